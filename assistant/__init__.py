@@ -1,0 +1,1 @@
+"""The question-answering side: settings, embedders, retrieval, answerers and the composition root."""

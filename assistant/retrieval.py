@@ -1,0 +1,119 @@
+"""Hybrid retrieval: dense (Chroma) and keyword (BM25) legs, weighted rank fusion, and the
+structure-aware step that returns an answer passage where a question passage matched."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from ingest.passage import Passage
+from vectorstore.index import PassageIndex
+
+
+@dataclass(frozen=True)
+class FusionWeights:
+    """How much each leg counts in reciprocal rank fusion."""
+
+    dense: float = 1.0
+    keyword: float = 0.5
+    rrf_k: int = 60
+    candidates: int = 40
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage with its fused score and each leg's own score (None if it missed)."""
+
+    passage: Passage
+    passage_id: str
+    score: float
+    dense: float | None = None
+    keyword: float | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The ``retrieved`` entry of the JSON contract."""
+        p = self.passage
+        return {"source": p.source, "start": p.start, "end": p.end, "page": p.page,
+                "section": _section(p), "score": round(self.score, 6), "text": p.text}
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The ranked hits plus the top dense similarity, the signal the refusal is calibrated on."""
+
+    hits: list[Hit]
+    top_similarity: float
+
+
+def _section(p: Passage) -> str | None:
+    if p.item and p.section:
+        return f"{p.section} {p.item}"
+    return p.section or p.item
+
+
+class HybridRetriever(BaseRetriever):
+    """Dense + BM25 over one ``PassageIndex``; a LangChain retriever returning passage Documents."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: PassageIndex
+    weights: FusionWeights = FusionWeights()
+    k: int = 5
+
+    def retrieve(self, query: str, k: int | None = None,
+                 sources: Sequence[str] | None = None) -> Retrieval:
+        """The ``k`` best passages for ``query``, optionally only from ``sources``."""
+        k = k or self.k
+        n = max(self.weights.candidates, k * 4)
+        scope = list(sources) if sources else None
+        vector = self.index.dense.embedder.embed_query(query)
+        dense = self.index.dense.search(vector, n, scope)
+        keyword = self.index.keyword.search(query, n, scope)
+        fused: dict[str, float] = {}
+        dense_score = {h.passage_id: h.similarity for h in dense}
+        keyword_score = {h.passage_id: h.score for h in keyword}
+        w = self.weights
+        for rank, hit in enumerate(dense):
+            fused[hit.passage_id] = fused.get(hit.passage_id, 0.0) + w.dense / (w.rrf_k + rank + 1)
+        for rank, khit in enumerate(keyword):
+            fused[khit.passage_id] = fused.get(khit.passage_id, 0.0) + w.keyword / (w.rrf_k + rank + 1)
+        ranked = sorted(fused, key=lambda pid: (-fused[pid], pid))
+        rows = self.index.catalog.passages_by_id(ranked)
+        redirects = {r.answer_id for r in rows.values() if r.answer_id and r.answer_id not in rows}
+        rows.update(self.index.catalog.passages_by_id(redirects))
+        hits: list[Hit] = []
+        seen: set[str] = set()
+        for pid in ranked:
+            row = rows.get(pid)
+            if row is None:  # written by an unfinished ingest, or just removed
+                continue
+            target = rows.get(row.answer_id) if row.answer_id else None
+            if target is not None:  # a question passage matched: return the answer it belongs to
+                row = target
+            if row.passage_id in seen:
+                continue
+            seen.add(row.passage_id)
+            hits.append(Hit(row.passage, row.passage_id, fused[pid], dense_score.get(row.passage_id),
+                            keyword_score.get(row.passage_id)))
+            if len(hits) == k:
+                break
+        return Retrieval(hits, max(dense_score.values(), default=0.0))
+
+    def _get_relevant_documents(self, query: str, *,
+                                run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [to_document(h) for h in self.retrieve(query).hits]
+
+
+def to_document(hit: Hit) -> Document:
+    """A hit as a LangChain Document; metadata carries the passage's place and scores."""
+    p = hit.passage
+    meta = {"source": p.source, "start": p.start, "end": p.end, "page": p.page, "section": p.section,
+            "item": p.item, "kind": p.kind, "title": p.title, "passage_id": hit.passage_id,
+            "score": hit.score, "dense": hit.dense, "keyword": hit.keyword}
+    return Document(page_content=p.text, metadata=meta, id=hit.passage_id)
+

@@ -1,0 +1,121 @@
+"""The assistant: ask (retrieve → answer → check citations → refuse when nothing fits), ingest, status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.answer import Answer, Answerer, Citation
+from assistant.citations import CitationChecker, render
+from assistant.errors import AnswerBackendError, QuestionError, StoreError
+from assistant.language import detect
+from assistant.retrieval import HybridRetriever
+from ingest.pipeline import Ingestor, IngestReport, Progress
+from vectorstore.index import PassageIndex
+
+REFUSAL = {
+    "nl": "De documenten bevatten geen antwoord op deze vraag. Hieronder staan de passages die er het dichtst bij komen.",
+    "en": "The documents do not contain an answer to this question. The closest passages are shown below.",
+}
+BACKEND_FAILED = {
+    "nl": "Het antwoordmodel gaf geen antwoord ({error}). De gevonden passages staan hieronder.",
+    "en": "The answer model failed ({error}). The retrieved passages are shown below.",
+}
+
+
+@dataclass(frozen=True)
+class Token:
+    """A streamed piece of answer text."""
+
+    text: str
+
+
+class Assistant:
+    """What the CLI and the chat page call; built by ``assistant.app.build_assistant``."""
+
+    def __init__(self, index: PassageIndex, retriever: HybridRetriever, answerer: Answerer,
+                 checker: CitationChecker, ingestor: Ingestor, *, min_relevance: float,
+                 max_question_chars: int, top_k: int) -> None:
+        self.index = index
+        self.retriever = retriever
+        self.answerer = answerer
+        self.checker = checker
+        self.ingestor = ingestor
+        self.min_relevance = min_relevance
+        self.max_question_chars = max_question_chars
+        self.top_k = top_k
+
+    def validate(self, question: str) -> str:
+        """The question stripped, or QuestionError when it is empty or too long."""
+        question = question.strip()
+        if not question:
+            raise QuestionError("the question is empty: type a question")
+        if len(question) > self.max_question_chars:
+            raise QuestionError(
+                f"the question is {len(question):,} characters long; the limit is "
+                f"{self.max_question_chars:,} (VRAAGBAAK_MAX_QUESTION_CHARS)")
+        return question
+
+    def ask(self, question: str, k: int | None = None, sources: Sequence[str] | None = None) -> Answer:
+        """Answer ``question`` in one go."""
+        answer: Answer | None = None
+        for event in self.ask_stream(question, k, sources):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, k: int | None = None,
+                   sources: Sequence[str] | None = None) -> Iterator[Token | Answer]:
+        """Stream answer tokens, then the final checked ``Answer``."""
+        started = time.perf_counter()
+        question = self.validate(question)
+        if self.index.catalog.document_count() == 0:
+            raise StoreError(
+                f"the index in {self.index.data_dir} is empty: add documents with `vraagbaak ingest PATH`")
+        self.index.check_readable()
+        version = self.index.catalog.version
+        language = detect(question)
+        retrieval = self.retriever.retrieve(question, k or self.top_k, sources)
+        hits = retrieval.hits
+        base = dict(question=question, retrieved=hits, query=question, index_version=version,
+                    backend=self.answerer.name, relevance=retrieval.top_similarity)
+        if not hits or retrieval.top_similarity < self.min_relevance:
+            yield Answer(answer=REFUSAL[language], answered=False, citations=[],
+                         seconds=time.perf_counter() - started, **base)  # type: ignore[arg-type]
+            return
+        pieces: list[str] = []
+        try:
+            for piece in self.answerer.stream(question, hits, language):
+                pieces.append(piece)
+                yield Token(piece)
+        except AnswerBackendError as e:
+            yield Answer(answer=BACKEND_FAILED[language].format(error=e), answered=False,
+                         citations=[], error=str(e), seconds=time.perf_counter() - started,
+                         **base)  # type: ignore[arg-type]
+            return
+        checked = self.checker.check("".join(pieces), [h.passage.text for h in hits])
+        cited = dict.fromkeys(n for s in checked for n in s.cited)
+        citations = [Citation(n, hits[n - 1], True) for n in cited]
+        answered = bool(citations)
+        text = render(checked) if answered else REFUSAL[language]
+        yield Answer(answer=text, answered=answered, citations=citations,
+                     seconds=time.perf_counter() - started, **base)  # type: ignore[arg-type]
+
+    def ingest(self, paths: Sequence[Path], *, sync: bool = False, rebuild: bool = False,
+               progress: Progress | None = None) -> IngestReport:
+        """Add, update (and with ``sync`` remove) documents."""
+        return self.ingestor.run(paths, sync=sync, rebuild=rebuild, progress=progress)
+
+    def remove(self, path: Path) -> int:
+        """Remove one document from the index."""
+        return self.ingestor.remove(path)
+
+    def status(self) -> dict[str, object]:
+        """What is indexed: the ``status --json`` object."""
+        catalog = self.index.catalog
+        return {"documents": catalog.document_count(), "passages": catalog.passage_count(),
+                "embedder": self.index.settings.embedder, "data_dir": str(self.index.data_dir.resolve()),
+                "index_version": catalog.version, "runs": catalog.last_runs(5)}

@@ -1,0 +1,86 @@
+"""The one settings object: every tunable and its default, read once at the edge and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """vraagbaak's settings: env ``VRAAGBAAK_*`` > ``vraagbaak.toml`` > defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VRAAGBAAK_", toml_file="vraagbaak.toml", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(Path(".vraagbaak"), description="Index, catalog, caches and run history.")
+    embedder: str = Field("e5-small", description="'e5-small' or 'sentence-transformers:<name or path>'.")
+    embed_batch_size: int = Field(32, ge=1)
+    embedding_cache_dir: Path | None = Field(
+        None, description="Cache of embeddings by text; default <data_dir>/embedding-cache."
+    )
+    chunk_size: int = Field(1200, ge=200, description="Target passage length in characters.")
+    chunk_overlap: int = Field(150, ge=0, description="Overlap between split pieces of one long section.")
+    structure: bool = Field(True, description="Pair numbered questions with their answers.")
+    embed_question_parts: bool = Field(
+        False, description="Also embed question parts and headers of Q&A documents (else keyword-only)."
+    )
+
+    chroma_host: str | None = Field(None, description="Chroma server host; unset means embedded.")
+    chroma_port: int = 8000
+    chroma_ssl: bool = False
+    collection: str = "vraagbaak"
+
+    top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer and shown.")
+    candidates: int = Field(40, ge=5, description="Candidates each retrieval leg returns before fusion.")
+    dense_weight: float = Field(1.0, ge=0.0)
+    keyword_weight: float = Field(0.5, ge=0.0)
+    rrf_k: int = Field(60, ge=1)
+    min_relevance: float = Field(0.0, description="Refuse below this calibrated relevance score.")
+    max_question_chars: int = Field(4000, ge=10)
+
+    llm: str = Field("extractive", description="'extractive', 'openai', 'ollama' or 'gguf:<path>'.")
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = Field(60.0, gt=0)
+    llm_max_tokens: int = Field(512, ge=16)
+    llm_temperature: float = 0.1
+    llm_threads: int = Field(1, ge=1, description="llama.cpp threads for gguf; they spin, keep it low.")
+    llm_context: int = Field(4096, ge=512)
+
+    host: str = Field("127.0.0.1", description="Chat page bind address.")
+    port: int = 7860
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        if value != "e5-small" and not value.startswith("sentence-transformers:"):
+            raise ValueError(
+                f"unknown embedder {value!r}: use 'e5-small' or 'sentence-transformers:<model>'"
+            )
+        return value
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where embeddings are cached by text."""
+        return self.embedding_cache_dir or self.data_dir / "embedding-cache"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Init values beat env, env beats vraagbaak.toml."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))

@@ -1,0 +1,1 @@
+"""Turning files into passages: load, find structure, split with exact offsets, and the ingest pipeline."""

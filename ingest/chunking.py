@@ -1,0 +1,138 @@
+"""Text → passages with exact offsets, page, section and item number.
+
+Every passage satisfies ``document.text[p.start:p.end] == p.text``: pieces are located in the
+source, never rebuilt from tokens, and only leading/trailing whitespace is trimmed from a span.
+Splitting follows the structure: Q&A parts and numbered items, else headings; inside a block
+LangChain's recursive splitter cuts at paragraphs, lines, sentences, then words, never mid-word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from ingest.loaders import LoadedDocument
+from ingest.passage import Passage
+from ingest.structure import QAStructure, find_qa
+
+_SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " "]
+_CONTEXT_QUESTION_CHARS = 700
+
+
+@dataclass(frozen=True)
+class ChunkingConfig:
+    """How big passages are; part of the index's recorded settings."""
+
+    chunk_size: int = 1200
+    chunk_overlap: int = 150
+    structure: bool = True
+
+
+class Chunker:
+    """Splits a loaded document into passages that keep their place in the source."""
+
+    def __init__(self, config: ChunkingConfig) -> None:
+        self.config = config
+        self._splitter = RecursiveCharacterTextSplitter(
+            chunk_size=config.chunk_size,
+            chunk_overlap=min(config.chunk_overlap, config.chunk_size // 2),
+            separators=_SEPARATORS,
+            keep_separator="end",
+            strip_whitespace=True,
+        )
+
+    def split(self, doc: LoadedDocument) -> list[Passage]:
+        """All passages of ``doc``, in document order."""
+        qa = find_qa(doc.text) if self.config.structure else None
+        if qa is not None and (qa.question.items or qa.answer.items or qa.answer.end > qa.answer.start):
+            return self._split_qa(doc, qa)
+        return self._split_sections(doc)
+
+    def _split_qa(self, doc: LoadedDocument, qa: QAStructure) -> list[Passage]:
+        text, title = doc.text, doc.title
+        out: list[Passage] = []
+        out += self._pieces(doc, 0, qa.header_end, kind="header", section="header", context="")
+        question_text = _squash(text[qa.question.start:qa.question.end])
+        paired: set[int] = set()
+        answers: list[Passage] = []
+        answer = qa.answer
+        answers += self._pieces(
+            doc, answer.start, answer.preamble_end, kind="answer", section="ANTWOORD",
+            context=_context(title, "Vraag", question_text),
+        )
+        for item in answer.items:
+            questions = qa.question_for(item)
+            paired.update(q.first for q in questions)
+            asked = " ".join(_squash(text[q.start:q.end]) for q in questions) or question_text
+            answers += self._pieces(
+                doc, item.start, item.end, kind="answer", section="ANTWOORD", item=item.label,
+                context=_context(title, f"Vraag {item.label}", asked),
+            )
+        redirect = answers[0].passage_id if answers else None
+        question_part = qa.question
+        questions_out = self._pieces(
+            doc, question_part.start, question_part.preamble_end, kind="question", section="VRAAG",
+            context=title, answer_id=redirect,
+        )
+        for q_item in question_part.items:
+            if q_item.first not in paired:
+                questions_out += self._pieces(
+                    doc, q_item.start, q_item.end, kind="question", section="VRAAG",
+                    item=q_item.label, context=title, answer_id=redirect,
+                )
+        return out + questions_out + answers
+
+    def _split_sections(self, doc: LoadedDocument) -> list[Passage]:
+        bounds = [h.start for h in doc.headings if h.start > 0]
+        starts = [0, *bounds]
+        ends = [*bounds, len(doc.text)]
+        out: list[Passage] = []
+        trail: list[tuple[int, str]] = []
+        heading_at = {h.start: h for h in doc.headings}
+        for start, end in zip(starts, ends, strict=True):
+            heading = heading_at.get(start)
+            if heading is not None:
+                trail = [(lvl, t) for lvl, t in trail if lvl < heading.level] + [(heading.level, heading.title)]
+            section = " > ".join(t for _, t in trail) or None
+            context = doc.title if not section or section == doc.title else f"{doc.title}\n{section}"
+            out += self._pieces(doc, start, end, kind="text", section=section, context=context)
+        return out
+
+    def _pieces(
+        self, doc: LoadedDocument, start: int, end: int, *, kind: str, section: str | None,
+        context: str, item: str | None = None, answer_id: str | None = None,
+    ) -> list[Passage]:
+        """Split ``doc.text[start:end]`` and locate every piece at its exact offsets."""
+        block = doc.text[start:end]
+        if not block.strip():
+            return []
+        limit = self.config.chunk_size
+        pieces = [block.strip()] if len(block.strip()) <= limit else self._splitter.split_text(block)
+        out = []
+        cursor = 0
+        for piece in pieces:
+            at = block.find(piece, cursor)
+            if at < 0:  # the splitter never rewrites text; this guards the offset invariant
+                raise ValueError(f"{doc.source}: chunk not found at its offset")
+            p_start, p_end = start + at, start + at + len(piece)
+            extra: dict[str, str | int] = {"answer_id": answer_id} if answer_id else {}
+            out.append(Passage(
+                source=doc.source, start=p_start, end=p_end, text=piece, page=doc.page_at(p_start),
+                section=section, item=item, kind=kind, context=context, title=doc.title,
+                doc_type=doc.doc_type, extra=extra,
+            ))
+            cursor = at + 1
+        return out
+
+
+def _context(title: str, label: str, question: str) -> str:
+    """Title plus the (shortened) sub-question an answer passage answers."""
+    if len(question) > _CONTEXT_QUESTION_CHARS:
+        question = question[:_CONTEXT_QUESTION_CHARS].rsplit(" ", 1)[0] + " …"
+    return f"{title}\n{label}: {question}" if question else title
+
+
+def _squash(text: str) -> str:
+    """Whitespace runs → one space (context only; passage text is never altered)."""
+    return " ".join(text.split())

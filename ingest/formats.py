@@ -1,0 +1,264 @@
+"""Byte decoding and text extraction for PDF, DOCX and HTML, used by :mod:`ingest.loaders`.
+
+The extracted text only ever uses ``"\\n"`` as line break. Its layout, which every offset depends on:
+
+* PDF: each page's ``page.extract_text()``, pages joined with ``"\\n\\n"``; ``page_starts[i]`` is the
+  offset where page ``i + 1`` starts (an empty page still gets a start).
+* DOCX and HTML: one line per block (paragraph, list item, table row with its cells joined by
+  ``" | "``), lines joined with ``"\\n"`` and a blank line before each heading that is not the first
+  line. A heading is always a single line; it is returned as ``(start, end, level, title)`` with
+  ``text[start:end] == title``. Runs of whitespace inside a line are squashed to one space, except
+  inside HTML ``<pre>``. HTML loses ``script``, ``style``, ``noscript``, ``template``, ``svg`` and
+  ``head``; its title is ``<title>``, else the first ``<h1>``. A DOCX title is the core-properties
+  title, else the first heading (``Title`` style is level 1, ``Heading N`` is level N).
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import docx
+from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4.element import PreformattedString
+from bs4.exceptions import ParserRejectedMarkup
+from docx.opc.exceptions import PackageNotFoundError
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+from lxml.etree import XMLSyntaxError
+from pypdf import PdfReader
+from pypdf.errors import DeprecationError, PyPdfError
+
+from assistant.errors import IngestError
+
+RawHeading = tuple[int, int, int, str]
+
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+_DROP = ("script", "style", "noscript", "template", "head", "svg")
+_BLOCK = frozenset(
+    "address article aside blockquote body br dd div dl dt fieldset figcaption figure footer form h1 h2 h3"
+    " h4 h5 h6 header hr html li main nav ol p pre section table tbody td tfoot th thead tr ul".split()
+)
+_HTML_LEVELS = {f"h{n}": n for n in range(1, 7)}
+_DOCX_HEADING = re.compile(r"heading (\d)", re.IGNORECASE)
+# What damaged files raise inside pypdf / zipfile + python-docx (found by fuzzing real files).
+_PDF_ERRORS = (PyPdfError, DeprecationError, NotImplementedError, ValueError, KeyError, TypeError, AttributeError,
+               zlib.error)  # AttributeError: pypdf on an object of the wrong PDF type
+_DOCX_ERRORS = (
+    PackageNotFoundError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, KeyError, ValueError,
+    XMLSyntaxError,
+)
+
+
+class Extracted(NamedTuple):
+    """Text pulled out of a structured file, with the title the format itself declares ("" if none)."""
+
+    text: str
+    title: str
+    headings: tuple[RawHeading, ...] = ()
+    page_starts: tuple[int, ...] = ()
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Decode as UTF-8, else cp1252, else latin-1; return the text and the codec that reproduces it."""
+    try:
+        return data.decode("utf-8-sig"), "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"  # latin-1 maps every byte, so it cannot fail
+
+
+def decode_html(data: bytes) -> tuple[str, str]:
+    """Decode HTML honouring a BOM, then a ``<meta charset>``, then the :func:`decode_text` fallbacks."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(codec), codec
+            except UnicodeDecodeError:
+                break
+    match = _META_CHARSET.search(data[:4096])
+    if match:
+        try:
+            codec = codecs.lookup(match.group(1).decode("ascii")).name
+            if codec in ("iso8859-1", "ascii"):
+                codec = "cp1252"  # what browsers do (WHATWG encoding spec)
+            return data.decode(codec), codec
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode_text(data)
+
+
+def newlines(text: str) -> str:
+    """Translate ``\\r\\n`` and lone ``\\r`` to ``\\n``, as Python's universal-newlines mode does."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _assemble(lines: Iterable[tuple[str, int | None]]) -> tuple[str, tuple[RawHeading, ...]]:
+    """Join ``(line, heading level or None)`` pairs into text, recording each heading's span."""
+    parts: list[str] = []
+    headings: list[RawHeading] = []
+    pos = 0
+    for line, level in lines:
+        if parts:
+            sep = "\n\n" if level else "\n"
+            parts.append(sep)
+            pos += len(sep)
+        if level:
+            headings.append((pos, pos + len(line), level, line))
+        parts.append(line)
+        pos += len(line)
+    return "".join(parts), tuple(headings)
+
+
+def extract_pdf(path: Path, data: bytes) -> Extracted:
+    """Extract a PDF's text page by page; raise IngestError for corrupt, locked or image-only files."""
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            _decrypt(path, reader)
+        pages = [newlines(page.extract_text() or "") for page in reader.pages]
+        meta = reader.metadata
+        title = (meta.title or "") if meta is not None else ""
+    except _PDF_ERRORS as e:
+        raise IngestError(f"{path}: corrupt PDF ({type(e).__name__}: {e})") from e
+    if not any(page.strip() for page in pages):
+        raise IngestError(f"{path}: no extractable text (scanned PDF?)")
+    starts, pos = [], 0
+    for page in pages:
+        starts.append(pos)
+        pos += len(page) + 2
+    return Extracted("\n\n".join(pages), _squash(str(title)), page_starts=tuple(starts))
+
+
+def _decrypt(path: Path, reader: PdfReader) -> None:
+    try:
+        unlocked = reader.decrypt("")
+    except (PyPdfError, NotImplementedError) as e:
+        raise IngestError(f"{path}: encrypted PDF that cannot be decrypted ({e})") from e
+    if not unlocked:
+        raise IngestError(f"{path}: encrypted PDF (a password is required)")
+
+
+def extract_docx(path: Path, data: bytes) -> Extracted:
+    """Extract a DOCX's paragraphs and table rows in body order; raise IngestError when it is corrupt."""
+    try:
+        document = docx.Document(io.BytesIO(data))
+        lines = list(_docx_lines(document.iter_inner_content()))
+        title = document.core_properties.title or ""
+    except _DOCX_ERRORS as e:
+        raise IngestError(f"{path}: corrupt DOCX ({type(e).__name__}: {e})") from e
+    text, headings = _assemble(lines)
+    return Extracted(text, _squash(title) or (headings[0][3] if headings else ""), headings)
+
+
+def _docx_lines(blocks: Iterable[Paragraph | Table]) -> Iterator[tuple[str, int | None]]:
+    for block in blocks:
+        if isinstance(block, Table):
+            for row in block.rows:
+                seen: list[object] = []
+                cells: list[str] = []
+                for cell in row.cells:  # a merged cell is repeated once per grid column it spans
+                    if not any(cell._tc is tc for tc in seen):
+                        seen.append(cell._tc)
+                        cells.append(_squash(cell.text))
+                if any(cells):
+                    yield " | ".join(cells), None
+            continue
+        level = _docx_level(block)
+        text = _squash(block.text) if level else newlines(block.text).strip()
+        if text:
+            yield text, level
+
+
+def _docx_level(paragraph: Paragraph) -> int | None:
+    name = paragraph.style.name if paragraph.style is not None else ""
+    if name == "Title":
+        return 1
+    match = _DOCX_HEADING.fullmatch(name or "")
+    return int(match.group(1)) if match else None
+
+
+def extract_html(path: Path, markup: str) -> Extracted:
+    """Extract an HTML page's visible text, one block per line, without scripts, styles or markup."""
+    try:
+        soup = BeautifulSoup(markup, "html.parser")
+        title_tag = soup.find("title")
+        title = _squash(title_tag.get_text()) if title_tag else ""
+        for tag in soup.find_all(_DROP):
+            if not tag.decomposed:
+                tag.decompose()
+        h1 = soup.find("h1")
+        title = title or (_inline(h1) if h1 else "")
+        walker = _HtmlLines()
+        walker.walk(soup)
+        walker.flush()
+    except (ParserRejectedMarkup, RecursionError) as e:
+        raise IngestError(f"{path}: cannot parse HTML ({type(e).__name__}: {e})") from e
+    text, headings = _assemble(walker.lines)
+    return Extracted(text, title, headings)
+
+
+def _inline(tag: Tag) -> str:
+    """All text under ``tag`` on one line; block boundaries become spaces."""
+    parts = []
+    for node in tag.descendants:
+        if isinstance(node, Tag):
+            if node.name in _BLOCK:
+                parts.append(" ")
+        elif not isinstance(node, PreformattedString):  # skips comments, doctype, CDATA
+            parts.append(str(node))
+    return _squash("".join(parts))
+
+
+class _HtmlLines:
+    """Walks the parse tree, turning blocks into lines and inline runs into squashed text."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, int | None]] = []
+        self.buffer: list[str] = []
+
+    def flush(self) -> None:
+        line = _squash("".join(self.buffer))
+        self.buffer.clear()
+        if line:
+            self.lines.append((line, None))
+
+    def walk(self, node: Tag) -> None:
+        for child in node.children:
+            if isinstance(child, Tag):
+                self.tag(child)
+            elif isinstance(child, NavigableString) and not isinstance(child, PreformattedString):
+                self.buffer.append(str(child))
+
+    def tag(self, tag: Tag) -> None:
+        name = tag.name
+        block = name in _BLOCK
+        if block:
+            self.flush()
+        if name in _HTML_LEVELS:
+            if heading := _inline(tag):
+                self.lines.append((heading, _HTML_LEVELS[name]))
+        elif name == "tr":
+            cells = [_inline(cell) for cell in tag.find_all(("td", "th"), recursive=False)]
+            if any(cells):
+                self.lines.append((" | ".join(cells), None))
+        elif name == "pre":
+            self.lines.extend((line.rstrip(), None) for line in newlines(tag.get_text()).split("\n") if line.strip())
+        elif name != "br":
+            self.walk(tag)
+        if block:
+            self.flush()

@@ -1,0 +1,165 @@
+"""File → text, per type (txt, md, pdf, docx, html), with page starts and headings.
+
+Every offset in the index points into ``LoadedDocument.text``; what that text is, per type:
+
+* ``.txt``, ``.md``, ``.markdown``: the file's bytes decoded as UTF-8 (a BOM is dropped), else cp1252,
+  else latin-1, with ``\\r\\n`` and lone ``\\r`` translated to ``\\n`` exactly like Python's universal
+  newlines, and nothing else changed. So ``open(doc.source, encoding=doc.encoding).read() == doc.text``.
+  ``encoding`` is "utf-8", "cp1252" or "latin-1", or "utf-8-sig" for a UTF-8 file that starts with a
+  BOM (so the equality above still holds: plain "utf-8" would keep the BOM as ``"\\ufeff"``).
+* ``.pdf``, ``.docx``, ``.html``, ``.htm``: extracted text, laid out as described in
+  :mod:`ingest.formats` (PDF pages are joined with ``"\\n\\n"``). For HTML, ``encoding`` is the
+  codec the bytes were decoded with; for PDF and DOCX it is None.
+
+Markdown headings are ATX headings (``#`` to ``######``) outside fenced code blocks; their span
+``text[start:end]`` runs from the first ``#`` to the last non-blank character of the line. Plain
+text gets no headings here: structure detection happens later in the pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.errors import IngestError
+from ingest import formats
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".pdf", ".docx", ".html", ".htm")
+_DOC_TYPES = {
+    ".txt": "txt", ".md": "md", ".markdown": "md", ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html"
+}
+_MAX_TITLE = 200
+_ATX = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*")
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading found by the loader: ``text[start:end]`` is the heading line, ``level`` 1 is top."""
+
+    start: int
+    end: int
+    level: int
+    title: str
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    """The text of one file as vraagbaak sees it; every offset in the index points into ``text``."""
+
+    source: str
+    text: str
+    title: str
+    doc_type: str
+    encoding: str | None = None
+    page_starts: tuple[int, ...] = ()
+    headings: tuple[Heading, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based page holding ``offset``, or None for documents without pages.
+
+        An offset in the ``"\\n\\n"`` between two pages belongs to the earlier page; an offset past
+        the end belongs to the last page. A negative offset is a caller bug and raises ValueError.
+        """
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        if not self.page_starts:
+            return None
+        return bisect_right(self.page_starts, offset)
+
+
+def load(path: Path) -> LoadedDocument:
+    """Load one file; raise IngestError naming the file and the reason when it cannot be used."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    doc_type = _DOC_TYPES.get(suffix)
+    source = path.resolve()
+    if doc_type is None:
+        shown = repr(suffix) if suffix else "(no suffix)"
+        raise IngestError(f"{source}: unsupported file type {shown} (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+    data = _read(source)
+    if doc_type in ("txt", "md"):
+        text, encoding = formats.decode_text(data)
+        text = formats.newlines(text)
+        _check_text(source, text)
+        headings = _markdown_headings(text) if doc_type == "md" else ()
+        title = next((h.title for h in headings if h.level == 1), "")
+        if not title and doc_type == "md":
+            title = _first_line(text).lstrip("#").strip()
+        return _document(source, text, title, doc_type, encoding, headings=headings)
+    if doc_type == "html":
+        markup, encoding = formats.decode_html(data)
+        _check_text(source, markup)
+        extracted = formats.extract_html(source, markup)
+    elif doc_type == "pdf":
+        encoding, extracted = None, formats.extract_pdf(source, data)
+    else:
+        encoding, extracted = None, formats.extract_docx(source, data)
+    if not extracted.text.strip():
+        raise IngestError(f"{source}: no text in document (only markup, images or empty paragraphs)")
+    headings = tuple(Heading(*raw) for raw in extracted.headings)
+    return _document(source, extracted.text, extracted.title, doc_type, encoding, extracted.page_starts, headings)
+
+
+def _read(source: Path) -> bytes:
+    try:
+        data = source.read_bytes()
+    except FileNotFoundError as e:
+        raise IngestError(f"{source}: file not found") from e
+    except IsADirectoryError as e:
+        raise IngestError(f"{source}: is a directory, not a file") from e
+    except OSError as e:
+        raise IngestError(f"{source}: cannot read file ({e.strerror or e})") from e
+    if not data:
+        raise IngestError(f"{source}: empty file")
+    return data
+
+
+def _check_text(source: Path, text: str) -> None:
+    if "\x00" in text:
+        raise IngestError(f"{source}: binary content in a text file (contains NUL bytes)")
+    if not text.strip():
+        raise IngestError(f"{source}: empty file (whitespace only)")
+
+
+def _document(
+    source: Path,
+    text: str,
+    title: str,
+    doc_type: str,
+    encoding: str | None,
+    page_starts: tuple[int, ...] = (),
+    headings: tuple[Heading, ...] = (),
+) -> LoadedDocument:
+    title = title.strip()[:_MAX_TITLE] or _first_line(text) or source.stem
+    return LoadedDocument(str(source), text, title, doc_type, encoding, page_starts, headings)
+
+
+def _first_line(text: str) -> str:
+    """First non-blank line, stripped and cut to the title limit; "" when there is none."""
+    return next((line.strip()[:_MAX_TITLE] for line in text.split("\n") if line.strip()), "")
+
+
+def _markdown_headings(text: str) -> tuple[Heading, ...]:
+    """ATX headings outside fenced code blocks; headings without a title are skipped."""
+    headings: list[Heading] = []
+    fence = ""
+    pos = 0
+    for line in text.split("\n"):
+        start, pos = pos, pos + len(line) + 1
+        if marker := _FENCE.match(line):
+            run = marker.group(1)
+            if not fence:
+                fence = run
+            elif run[0] == fence[0] and len(run) >= len(fence) and not line[marker.end() :].strip():
+                fence = ""
+            continue
+        if fence:
+            continue
+        match = _ATX.fullmatch(line)
+        if match and (title := (match.group(2) or "").strip()):
+            indent = len(line) - len(line.lstrip(" "))
+            headings.append(Heading(start + indent, start + len(line.rstrip()), len(match.group(1)), title))
+    return tuple(headings)

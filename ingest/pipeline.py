@@ -1,0 +1,246 @@
+"""The ingest run: walk paths, hash, load, split, embed in batches, write in step, report.
+
+Decisions are by content hash: an unchanged file costs one hash; a renamed file (same hash, old
+path gone) is re-pointed without re-embedding; a changed file's passages are replaced in one
+catalog transaction, so readers see the old or the new document, never a mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from assistant.errors import IngestError
+from ingest.chunking import Chunker
+from ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, load
+from ingest.passage import Passage
+from vectorstore.index import PassageIndex
+from vectorstore.records import Catalog, DocumentRecord, StoredPassage
+
+Progress = Callable[[int, int, str], None]
+_BATCH_PASSAGES = 256
+_IGNORED_PREFIXES = (".", "~$", ".~lock")
+_IGNORED_SUFFIXES = (".tmp", ".swp", ".swx", ".part", ".crdownload", "~")
+_QA_KEYWORD_ONLY = frozenset({"question", "header"})
+
+
+@dataclass
+class IngestReport:
+    """What one run did; ``failed`` lists ``{source, reason}``."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    renamed: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    passages: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        """The ``ingest --json`` object."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    doc: LoadedDocument
+    content_hash: str
+    size: int
+    mtime: float
+    passages: list[Passage]
+    existed: bool
+
+
+def is_candidate(path: Path) -> bool:
+    """A file worth ingesting: a supported type, not an editor's temp or lock file."""
+    name = path.name
+    return (path.suffix.lower() in SUPPORTED_SUFFIXES and not name.startswith(_IGNORED_PREFIXES)
+            and not name.endswith(_IGNORED_SUFFIXES))
+
+
+def collect(paths: Iterable[Path]) -> tuple[list[Path], list[dict[str, str]]]:
+    """Files under ``paths`` (recursive, sorted) and a failure for each path that is unusable."""
+    files: list[Path] = []
+    failed: list[dict[str, str]] = []
+    for raw in paths:
+        path = Path(raw).expanduser().resolve()
+        if path.is_dir():
+            files += [p for p in sorted(path.rglob("*")) if p.is_file() and is_candidate(p)
+                      and not any(part.startswith(".") for part in p.relative_to(path).parts[:-1])]
+        elif path.is_file():
+            if path.suffix.lower() in SUPPORTED_SUFFIXES:
+                files.append(path)
+            else:
+                failed.append({"source": str(path), "reason": f"unsupported file type {path.suffix!r} "
+                               f"(supported: {', '.join(SUPPORTED_SUFFIXES)})"})
+        else:
+            failed.append({"source": str(path), "reason": "no such file or directory"})
+    return list(dict.fromkeys(files)), failed
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of the file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Ingestor:
+    """Runs ingests against one index with one chunker."""
+
+    def __init__(self, index: PassageIndex, chunker: Chunker) -> None:
+        self.index = index
+        self.chunker = chunker
+
+    def run(self, paths: Iterable[Path], *, sync: bool = False, rebuild: bool = False,
+            progress: Progress | None = None) -> IngestReport:
+        """Ingest ``paths``; with ``sync``, drop indexed documents under them that are gone."""
+        started = time.time()
+        roots = [Path(p).expanduser().resolve() for p in paths]
+        report = IngestReport()
+        with self.index.writer_lock():
+            if rebuild or self.index.settings_changed():
+                self.index.reset()
+            self.index.mark_settings()
+            self.index.sweep_orphans()
+            files, report.failed = collect(roots)
+            known = self.index.catalog.documents()
+            by_hash: dict[str, list[str]] = {}
+            for record in known.values():
+                by_hash.setdefault(record.content_hash, []).append(record.source)
+            gone = {s for s in known if not Path(s).exists()}
+            todo: list[tuple[Path, str, bool]] = []
+            for path in files:
+                source = str(path)
+                try:
+                    digest = file_hash(path)
+                except OSError as e:
+                    report.failed.append({"source": source, "reason": f"cannot read file ({e.strerror})"})
+                    continue
+                record = known.get(source)
+                if record is not None and record.content_hash == digest:
+                    report.unchanged += 1
+                    continue
+                moved_from = next((s for s in by_hash.get(digest, []) if s in gone), None)
+                if record is None and moved_from is not None:
+                    self._rename(moved_from, source, path.stat().st_mtime)
+                    gone.discard(moved_from)
+                    by_hash[digest].remove(moved_from)
+                    report.renamed += 1
+                    continue
+                todo.append((path, digest, record is not None))
+            self._write(todo, report, progress)
+            if sync:
+                doomed = [s for s in gone if any(_under(s, root) for root in roots)]
+                report.removed += self.remove_sources(doomed)
+            self.index.keyword.refresh()
+            report.passages = self.index.catalog.passage_count()
+            report.seconds = round(time.time() - started, 3)
+            self.index.catalog.record_run(started, report.seconds, report.to_json(),
+                                          json_settings(self.index))
+        return report
+
+    def remove_sources(self, sources: list[str]) -> int:
+        """Forget documents (catalog first, then their vectors); return how many were indexed."""
+        catalog = self.index.catalog
+        known = catalog.documents()
+        present = [s for s in sources if s in known]
+        if not present:
+            return 0
+        ids = [i for s in present for i in catalog.passage_ids(s)]
+        with catalog.transaction() as db:
+            for source in present:
+                Catalog.remove_document(db, source)
+        self.index.dense.delete(ids)
+        return len(present)
+
+    def remove(self, path: Path) -> int:
+        """Remove one document explicitly (under the writer lock)."""
+        with self.index.writer_lock():
+            removed = self.remove_sources([str(Path(path).expanduser().resolve())])
+            self.index.keyword.refresh()
+        return removed
+
+    def _rename(self, old: str, new: str, mtime: float) -> None:
+        ids = sorted(self.index.catalog.passage_ids(old, dense_only=True))
+        with self.index.catalog.transaction() as db:
+            Catalog.move_document(db, old, new, mtime)
+        self.index.dense.update_source(ids, new)
+
+    def _write(self, todo: list[tuple[Path, str, bool]], report: IngestReport,
+               progress: Progress | None) -> None:
+        """Load and split, then embed and commit in batches of about ``_BATCH_PASSAGES``."""
+        batch: list[_Pending] = []
+        size = 0
+        for done, (path, digest, existed) in enumerate(todo, start=1):
+            try:
+                doc = load(path)
+                passages = self.chunker.split(doc)
+                if not passages:
+                    raise IngestError(f"{path}: no text to index")
+                stat = path.stat()
+            except IngestError as e:
+                report.failed.append({"source": str(path), "reason": str(e)})
+            except OSError as e:
+                report.failed.append({"source": str(path), "reason": f"cannot read file ({e})"})
+            else:
+                batch.append(_Pending(doc, digest, stat.st_size, stat.st_mtime, passages, existed))
+                size += len(passages)
+            if size >= _BATCH_PASSAGES or (done == len(todo) and batch):
+                self._commit(batch, report)
+                batch, size = [], 0
+            if progress is not None:
+                progress(done, len(todo), str(path))
+
+    def _commit(self, batch: list[_Pending], report: IngestReport) -> None:
+        """Vectors first, then one catalog transaction, then drop the replaced vectors."""
+        catalog = self.index.catalog
+        rows_by_doc: list[tuple[DocumentRecord, list[StoredPassage]]] = []
+        ids, texts, metas = [], [], []
+        for pending in batch:
+            rows = []
+            for order, passage in enumerate(pending.passages):
+                dense = self.index.settings.embed_question_parts or passage.kind not in _QA_KEYWORD_ONLY
+                answer_id = passage.extra.get("answer_id")
+                rows.append(StoredPassage(passage, passage.passage_id, order, dense,
+                                          str(answer_id) if answer_id else None))
+                if dense:
+                    ids.append(passage.passage_id)
+                    texts.append(passage.embed_text)
+                    metas.append({"source": passage.source, "kind": passage.kind})
+            doc = pending.doc
+            record = DocumentRecord(doc.source, pending.content_hash, doc.title, doc.doc_type,
+                                    doc.encoding, pending.size, pending.mtime, len(rows), time.time())
+            rows_by_doc.append((record, rows))
+        self.index.dense.add(ids, texts, metas)
+        report.embedded += len(ids)
+        stale: list[str] = []
+        with catalog.transaction() as db:
+            for (record, rows), pending in zip(rows_by_doc, batch, strict=True):
+                if pending.existed:
+                    old = catalog.passage_ids(record.source)
+                    stale += sorted(old - {r.passage_id for r in rows})
+                Catalog.replace_document(db, record, rows)
+        self.index.dense.delete(stale)
+        for pending in batch:
+            if pending.existed:
+                report.updated += 1
+            else:
+                report.added += 1
+
+
+def json_settings(index: PassageIndex) -> dict[str, object]:
+    """The index settings as a plain dict for the run history."""
+    return asdict(index.settings)
+
+
+def _under(source: str, root: Path) -> bool:
+    path = Path(source)
+    return path == root or root in path.parents

@@ -1,0 +1,1 @@
+"""The Gradio chat page: a thin adapter over the assistant."""
