@@ -178,6 +178,55 @@ def serve(
         raise fail(e) from e
 
 
+@app.command("eval")
+def eval_(
+    questions: Annotated[list[Path], typer.Argument(help="JSON-lines question files (dev.jsonl format).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write one JSON line per question here.")] = None,
+    k: Annotated[int, typer.Option("-k", help="Passages retrieved per question.")] = 10,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Run question sets against the index; with gold fields, print hit@1/5, MRR@10 and more."""
+    from assistant.evaluation import evaluate, read_questions
+
+    settings = settings_from(data_dir)
+    try:
+        records = [r for path in questions for r in read_questions(path)]
+        assistant = build(settings)
+        sink = out.open("w", encoding="utf-8") if out else None
+        try:
+            def write(result: dict[str, Any]) -> None:
+                if sink is not None:
+                    sink.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+            summaries = evaluate(assistant, records, k=k, on_result=write)
+        finally:
+            if sink is not None:
+                sink.close()
+    except VraagbaakError as e:
+        raise fail(e) from e
+    if as_json:
+        print(json.dumps({"settings": _eval_settings(settings), "sets": summaries}, ensure_ascii=False))
+        return
+    keys = ["questions", "hit@1", "hit@5", "mrr@10", "doc_recall@5", "first_citation_hit",
+            "answered_rate", "refusal_rate", "latency_ms_p50", "latency_ms_p95", "retrieval_ms_p95"]
+    print("set".ljust(14) + "".join(key.rjust(max(len(key), 6) + 2) for key in keys))
+    for summary in summaries:
+        cells = ["-" if summary[key] is None else str(summary[key]) for key in keys]
+        print(str(summary["set"])[:14].ljust(14)
+              + "".join(c.rjust(max(len(key), 6) + 2) for c, key in zip(cells, keys, strict=True)))
+
+
+def _eval_settings(settings: Settings) -> dict[str, Any]:
+    keep = ("embedder", "chunk_size", "chunk_overlap", "structure", "embed_question_parts", "top_k",
+            "candidates", "dense_weight", "keyword_weight", "rrf_k", "min_relevance", "llm")
+    return {key: getattr(settings, key) for key in keep}
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -47,6 +47,11 @@ class Assistant:
         self.max_question_chars = max_question_chars
         self.top_k = top_k
 
+    def warm_up(self) -> None:
+        """Load the embedding model and the keyword index now rather than on the first question."""
+        self.index.dense.embedder.embed_query("warm-up")
+        self.index.keyword.refresh()
+
     def validate(self, question: str) -> str:
         """The question stripped, or QuestionError when it is empty or too long."""
         question = question.strip()
@@ -78,10 +83,12 @@ class Assistant:
         self.index.check_readable()
         version = self.index.catalog.version
         language = detect(question)
+        retrieval_started = time.perf_counter()
         retrieval = self.retriever.retrieve(question, k or self.top_k, sources)
         hits = retrieval.hits
         base = dict(question=question, retrieved=hits, query=question, index_version=version,
-                    backend=self.answerer.name, relevance=retrieval.top_similarity)
+                    backend=self.answerer.name, relevance=retrieval.top_similarity,
+                    extra={"retrieval_seconds": round(time.perf_counter() - retrieval_started, 4)})
         if not hits or retrieval.top_similarity < self.min_relevance:
             yield Answer(answer=REFUSAL[language], answered=False, citations=[],
                          seconds=time.perf_counter() - started, **base)  # type: ignore[arg-type]

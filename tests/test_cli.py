@@ -1,0 +1,98 @@
+"""The CLI through typer's runner: the JSON contracts other tools read, and clear failures."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from assistant.cli import app
+from tests.conftest import SEED_QUESTION
+
+pytestmark = pytest.mark.slow
+ASK_KEYS = {"question", "answer", "answered", "citations", "retrieved"}
+CITATION_KEYS = {"n", "source", "start", "end", "page", "section", "score", "text"}
+RETRIEVED_KEYS = {"source", "start", "end", "page", "section", "score", "text"}
+
+
+@pytest.fixture
+def env(tmp_path: Path, minilm: str, embedding_cache: Path) -> dict[str, str]:
+    return {"VRAAGBAAK_EMBEDDER": minilm, "VRAAGBAAK_EMBEDDING_CACHE_DIR": str(embedding_cache),
+            "VRAAGBAAK_DATA_DIR": str(tmp_path / "index")}
+
+
+def invoke(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_ingest_ask_status_json_contracts(env: dict[str, str], docs: Path) -> None:
+    code, out, _ = invoke(env, "ingest", str(docs), "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert {"added", "updated", "unchanged", "removed", "failed", "seconds"} <= set(report)
+    assert report["added"] == 7 and report["failed"] == []
+
+    code, out, _ = invoke(env, "ask", SEED_QUESTION, "--json", "-k", "4")
+    assert code == 0
+    payload = json.loads(out)
+    assert ASK_KEYS <= set(payload)
+    assert payload["question"] == SEED_QUESTION and payload["answered"] is True
+    assert len(payload["retrieved"]) == 4
+    assert all(RETRIEVED_KEYS <= set(r) for r in payload["retrieved"])
+    assert payload["citations"] and all(CITATION_KEYS <= set(c) for c in payload["citations"])
+    first = payload["citations"][0]
+    assert Path(first["source"]).is_absolute()
+    assert open(first["source"], encoding="utf-8").read()[first["start"]:first["end"]] == first["text"]
+    assert "75.000 euro" in payload["answer"]
+
+    code, out, _ = invoke(env, "status", "--json")
+    status = json.loads(out)
+    assert status["documents"] == 7 and status["passages"] > 7
+    assert status["embedder"] == env["VRAAGBAAK_EMBEDDER"]
+    assert status["data_dir"] == env["VRAAGBAAK_DATA_DIR"]
+
+
+def test_data_dir_option_keeps_indexes_apart(env: dict[str, str], docs: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other-index"
+    assert invoke(env, "ingest", str(docs / "000_f1983a13cfbb3364.txt"), "--data-dir", str(other))[0] == 0
+    code, out, _ = invoke(env, "status", "--json", "--data-dir", str(other))
+    assert json.loads(out)["documents"] == 1
+    code, out, _ = invoke(env, "status", "--json")
+    assert json.loads(out)["documents"] == 0
+
+
+def test_ask_on_empty_index_says_how_to_fix(env: dict[str, str]) -> None:
+    code, _, err = invoke(env, "ask", "Wat is er gevraagd?")
+    assert code == 1
+    assert "empty" in err and "vraagbaak ingest" in err
+
+
+def test_empty_and_huge_questions_are_refused_clearly(env: dict[str, str], docs: Path) -> None:
+    invoke(env, "ingest", str(docs))
+    code, _, err = invoke(env, "ask", "  ")
+    assert code == 1 and "empty" in err
+    code, _, err = invoke(env, "ask", "vraag " * 20_000)
+    assert code == 1 and "characters long" in err
+
+
+def test_eval_scores_gold_passages(env: dict[str, str], docs: Path, tmp_path: Path) -> None:
+    invoke(env, "ingest", str(docs))
+    seed_text = (docs / "000_f1983a13cfbb3364.txt").read_text(encoding="utf-8")
+    start = seed_text.index("3. De spreker")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "q1", "question": SEED_QUESTION, "gold_doc": "000_f1983a13cfbb3364",
+         "gold_start": start, "gold_end": len(seed_text.rstrip())},
+        {"id": "q2", "question": "Wat kost een ticket voor de maan?", "answerable": False},
+    ]) + "\n", encoding="utf-8")
+    out_file = tmp_path / "results.jsonl"
+    code, out, _ = invoke(env, "eval", str(questions), "--out", str(out_file), "--json", "-k", "5")
+    assert code == 0
+    summary = json.loads(out)["sets"][-1]
+    assert summary["set"] == "all" and summary["questions"] == 2
+    assert summary["hit@1"] == 1.0 and summary["mrr@10"] == 1.0 and summary["first_citation_hit"] == 1.0
+    lines = [json.loads(line) for line in out_file.read_text(encoding="utf-8").splitlines()]
+    assert [line["id"] for line in lines] == ["q1", "q2"]
+    assert all(ASK_KEYS | {"seconds"} <= set(line) for line in lines)
+    assert len(lines[0]["retrieved"]) == 5
