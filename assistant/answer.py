@@ -1,15 +1,19 @@
-"""Answers: the value an ask returns, the answerer seam, and the extractive (no-LLM) answerer."""
+"""Answers: the value an ask returns, the answerer seam, and the extractive and LLM answerers."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from assistant.citations import sentences
 from assistant.retrieval import Hit
 from vectorstore.keyword import Tokenizer
+
+if TYPE_CHECKING:
+    from assistant.llm import ChatModel
+    from assistant.prompt import PromptBuilder
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class Answer:
     backend: str = "extractive"
     error: str | None = None
     relevance: float = 0.0
+    coverage: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
@@ -49,7 +54,7 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "retrieved": [h.to_json() for h in self.retrieved],
             "query": self.query, "backend": self.backend, "error": self.error,
-            "relevance": round(self.relevance, 6), "index_version": self.index_version,
+            "relevance": round(self.relevance, 6), "coverage": round(self.coverage, 4), "index_version": self.index_version,
             "seconds": round(self.seconds, 4),
         }
 
@@ -107,6 +112,19 @@ class ExtractiveAnswerer:
             used += len(cand[3])
         chosen.sort(key=lambda s: (s[1], s[2]))
         return " ".join(f"{_short(s[3])} [{s[1] + 1}]" for s in chosen)
+
+
+class LLMAnswerer:
+    """A chat model writes the answer from the numbered passages of a grounded prompt."""
+
+    def __init__(self, model: ChatModel, prompt: PromptBuilder) -> None:
+        self.model = model
+        self.prompt = prompt
+        self.name = model.name
+
+    def stream(self, question: str, hits: list[Hit], language: str) -> Iterator[str]:
+        """The model's reply as it is written; failures raise ``AnswerBackendError``."""
+        yield from self.model.stream(self.prompt.messages(question, hits, language))
 
 
 def _short(sentence: str, limit: int = 500) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from assistant.answer import Answerer, ExtractiveAnswerer
+from assistant.answer import Answerer, ExtractiveAnswerer, LLMAnswerer
 from assistant.citations import CitationChecker
 from assistant.embeddings import cached, embedder_dimension, make_embedder
-from assistant.errors import ConfigError
+from assistant.followup import LLMRewriter, Rewriter, RuleRewriter
+from assistant.llm import make_chat_model
+from assistant.prompt import PromptBuilder, context_chars
+from assistant.refusal import RefusalPolicy, policy_for
 from assistant.retrieval import FusionWeights, HybridRetriever
 from assistant.service import Assistant
 from assistant.settings import Settings
@@ -19,15 +22,32 @@ _E5_DIMENSION = 384
 
 
 def make_answerer(settings: Settings, tokenizer: Tokenizer) -> Answerer:
-    """The answer backend named by ``settings.llm``."""
+    """The answer backend named by ``settings.llm``: 'extractive', 'openai', 'ollama' or 'gguf:<path>'."""
     if settings.llm == "extractive":
         return ExtractiveAnswerer(tokenizer)
-    raise ConfigError(f"unknown answer backend {settings.llm!r}: use 'extractive'")
+    prompt = PromptBuilder(context_chars(settings.llm_context, settings.llm_max_tokens))
+    return LLMAnswerer(make_chat_model(settings), prompt)  # ConfigError for an unknown name
+
+
+def make_rewriter(answerer: Answerer, tokenizer: Tokenizer) -> Rewriter:
+    """Follow-up rewriting: by the answerer's chat model when it has one, else by rule."""
+    rules = RuleRewriter(tokenizer)
+    if isinstance(answerer, LLMAnswerer):
+        return LLMRewriter(answerer.model, rules)
+    return rules
+
+
+def refusal_policy(settings: Settings) -> RefusalPolicy:
+    """The refusal thresholds from settings."""
+    return policy_for(
+        settings.embedder, dense_sure=settings.refuse_dense_sure, dense_floor=settings.refuse_dense_floor,
+        coverage=settings.refuse_coverage, dense_foreign=settings.refuse_dense_foreign,
+        min_known=settings.refuse_min_known)
 
 
 def build_assistant(settings: Settings) -> Assistant:
     """Build embedder → index → retriever → answerer → assistant from ``settings``."""
-    raw = make_embedder(settings.embedder, settings.embed_batch_size)
+    raw = make_embedder(settings.embedder, settings.embed_batch_size, settings.embed_threads)
     dimension = _E5_DIMENSION if settings.embedder == "e5-small" else embedder_dimension(raw)
     embedder = cached(raw, settings.embedder, settings.cache_dir)
     chroma = ChromaConfig(collection=settings.collection, path=settings.data_dir / "chroma",
@@ -42,7 +62,10 @@ def build_assistant(settings: Settings) -> Assistant:
     retriever = HybridRetriever(index=index, weights=weights, k=settings.top_k)
     tokenizer = index.keyword.tokenize
     chunker = Chunker(ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.structure))
+    answerer = make_answerer(settings, tokenizer)
     return Assistant(
-        index, retriever, make_answerer(settings, tokenizer), CitationChecker(tokenizer),
-        Ingestor(index, chunker), min_relevance=settings.min_relevance,
-        max_question_chars=settings.max_question_chars, top_k=settings.top_k)
+        index, retriever, answerer, CitationChecker(tokenizer),
+        Ingestor(index, chunker),
+        refusal=refusal_policy(settings),
+        max_question_chars=settings.max_question_chars, top_k=settings.top_k,
+        rewriter=make_rewriter(answerer, tokenizer))

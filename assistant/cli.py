@@ -124,11 +124,12 @@ def ask(
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return
     if stream:
-        print()
+        print("\n")  # the streamed draft above; the checked answer below
     print(answer.answer)
     print()
     for c in answer.citations:
-        print(f"[{c.n}] {_where(c.hit.to_json())}  score {c.hit.score:.4f}")
+        flag = "" if c.verified else "  ⚠ unverified: the passage does not support the sentence citing it"
+        print(f"[{c.n}] {_where(c.hit.to_json())}  score {c.hit.score:.4f}{flag}")
         print("    " + " ".join(c.hit.passage.text.split())[:300])
     if not answer.answered:
         for n, hit in enumerate(answer.retrieved, start=1):
@@ -167,15 +168,67 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 7860).")] = None,
     data_dir: DataDir = None,
+    watch_dir: Annotated[Path | None, typer.Option(
+        "--watch", help="Keep this folder indexed while serving (as `vraagbaak watch`).")] = None,
 ) -> None:
     """Start the chat page."""
     from ui.app import launch
 
     settings = settings_from(data_dir, host=host, port=port)
     try:
-        launch(build(settings), settings)
+        assistant = build(settings)
+        watcher = start_watcher(assistant, watch_dir, as_json=False) if watch_dir else None
+        try:
+            launch(assistant, settings)
+        finally:
+            if watcher is not None:
+                watcher.stop()
     except VraagbaakError as e:
         raise fail(e) from e
+
+
+@app.command()
+def watch(
+    folder: Annotated[Path, typer.Argument(help="Folder to keep indexed (recursive).")],
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per ingest run.")] = False,
+) -> None:
+    """Ingest FOLDER, then again within seconds whenever a file in it is added, changed or deleted."""
+    try:
+        watcher = start_watcher(build(settings_from(data_dir)), folder, as_json=as_json)
+    except VraagbaakError as e:
+        raise fail(e) from e
+    err.print(f"watching {folder} (Ctrl-C stops)")
+    interrupted = False
+    try:
+        while watcher.alive:
+            watcher.join(1.0)
+    except KeyboardInterrupt:
+        interrupted = True
+        err.print("stopping")
+    finally:
+        watcher.stop()
+    if not interrupted:  # the worker died of an unexpected error; its traceback is printed above
+        raise typer.Exit(1)
+
+
+def start_watcher(assistant: Any, folder: Path, *, as_json: bool) -> Any:
+    """A started FolderWatcher on ``folder`` that prints a line (or JSON) per ingest run."""
+    from ingest.pipeline import IngestReport
+    from ingest.watch import FolderWatcher
+
+    def report(run: IngestReport) -> None:
+        if as_json:
+            print(json.dumps(run.to_json(), ensure_ascii=False), flush=True)
+            return
+        err.print(f"{folder}: added {run.added}, updated {run.updated}, renamed {run.renamed}, "
+                  f"removed {run.removed}, unchanged {run.unchanged}, failed {len(run.failed)} "
+                  f"({run.seconds:.1f} s)")
+
+    watcher = FolderWatcher(assistant.ingestor, [folder], on_report=report,
+                            on_error=lambda e: err.print(f"[red]error:[/red] {e}"))
+    watcher.start()
+    return watcher
 
 
 @app.command("eval")
@@ -219,7 +272,8 @@ def eval_(
 
 def _eval_settings(settings: Settings) -> dict[str, Any]:
     keep = ("embedder", "chunk_size", "chunk_overlap", "structure", "embed_question_parts", "top_k",
-            "candidates", "dense_weight", "keyword_weight", "rrf_k", "min_relevance", "llm")
+            "candidates", "dense_weight", "keyword_weight", "rrf_k", "refuse_dense_sure", "refuse_dense_floor",
+            "refuse_coverage", "refuse_dense_foreign", "refuse_min_known", "llm")
     return {key: getattr(settings, key) for key in keep}
 
 

@@ -48,6 +48,8 @@ class Retrieval:
 
     hits: list[Hit]
     top_similarity: float
+    coverage: float = 0.0
+    known: float = 0.0
 
 
 def _section(p: Passage) -> str | None:
@@ -102,7 +104,8 @@ class HybridRetriever(BaseRetriever):
                             keyword_score.get(row.passage_id)))
             if len(hits) == k:
                 break
-        return Retrieval(hits, max(dense_score.values(), default=0.0))
+        coverage, known = self.index.keyword.coverage(query, [h.passage.embed_text for h in hits[:3]])
+        return Retrieval(hits, max(dense_score.values(), default=0.0), coverage, known)
 
     def _get_relevant_documents(self, query: str, *,
                                 run_manager: CallbackManagerForRetrieverRun) -> list[Document]:

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.answer import Answer, Answerer, Citation
-from assistant.citations import CitationChecker, render
+from assistant.citations import CitationChecker, cited_markers, render
 from assistant.errors import AnswerBackendError, QuestionError, StoreError
+from assistant.followup import Rewriter, RuleRewriter
 from assistant.language import detect
+from assistant.refusal import RefusalPolicy
 from assistant.retrieval import HybridRetriever
 from ingest.pipeline import Ingestor, IngestReport, Progress
 from vectorstore.index import PassageIndex
@@ -36,14 +38,15 @@ class Assistant:
     """What the CLI and the chat page call; built by ``assistant.app.build_assistant``."""
 
     def __init__(self, index: PassageIndex, retriever: HybridRetriever, answerer: Answerer,
-                 checker: CitationChecker, ingestor: Ingestor, *, min_relevance: float,
-                 max_question_chars: int, top_k: int) -> None:
+                 checker: CitationChecker, ingestor: Ingestor, *, refusal: RefusalPolicy,
+                 max_question_chars: int, top_k: int, rewriter: Rewriter | None = None) -> None:
         self.index = index
         self.retriever = retriever
         self.answerer = answerer
         self.checker = checker
+        self.rewriter = rewriter or RuleRewriter(checker.tokenize)
         self.ingestor = ingestor
-        self.min_relevance = min_relevance
+        self.refusal = refusal
         self.max_question_chars = max_question_chars
         self.top_k = top_k
 
@@ -63,18 +66,23 @@ class Assistant:
                 f"{self.max_question_chars:,} (VRAAGBAAK_MAX_QUESTION_CHARS)")
         return question
 
-    def ask(self, question: str, k: int | None = None, sources: Sequence[str] | None = None) -> Answer:
-        """Answer ``question`` in one go."""
+    def ask(self, question: str, k: int | None = None, sources: Sequence[str] | None = None,
+            history: Sequence[tuple[str, str]] | None = None) -> Answer:
+        """Answer ``question`` in one go (``history``: earlier (question, answer) turns, oldest first)."""
         answer: Answer | None = None
-        for event in self.ask_stream(question, k, sources):
+        for event in self.ask_stream(question, k, sources, history):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, k: int | None = None,
-                   sources: Sequence[str] | None = None) -> Iterator[Token | Answer]:
-        """Stream answer tokens, then the final checked ``Answer``."""
+    def ask_stream(self, question: str, k: int | None = None, sources: Sequence[str] | None = None,
+                   history: Sequence[tuple[str, str]] | None = None) -> Iterator[Token | Answer]:
+        """Stream answer tokens, then the final checked ``Answer``.
+
+        A follow-up ("En in 2016?") is first rewritten into a standalone query from ``history``
+        (earlier (question, answer) turns, oldest first); the Answer's ``query`` holds it.
+        """
         started = time.perf_counter()
         question = self.validate(question)
         if self.index.catalog.document_count() == 0:
@@ -82,20 +90,21 @@ class Assistant:
                 f"the index in {self.index.data_dir} is empty: add documents with `vraagbaak ingest PATH`")
         self.index.check_readable()
         version = self.index.catalog.version
-        language = detect(question)
+        query = self.rewriter.rewrite(question, history) if history else question
+        language = detect(query)
         retrieval_started = time.perf_counter()
-        retrieval = self.retriever.retrieve(question, k or self.top_k, sources)
+        retrieval = self.retriever.retrieve(query, k or self.top_k, sources)
         hits = retrieval.hits
-        base = dict(question=question, retrieved=hits, query=question, index_version=version,
-                    backend=self.answerer.name, relevance=retrieval.top_similarity,
+        base = dict(question=question, retrieved=hits, query=query, index_version=version,
+                    backend=self.answerer.name, relevance=retrieval.top_similarity, coverage=retrieval.coverage,
                     extra={"retrieval_seconds": round(time.perf_counter() - retrieval_started, 4)})
-        if not hits or retrieval.top_similarity < self.min_relevance:
+        if not hits or not self.refusal.answerable(retrieval.top_similarity, retrieval.coverage, retrieval.known):
             yield Answer(answer=REFUSAL[language], answered=False, citations=[],
                          seconds=time.perf_counter() - started, **base)  # type: ignore[arg-type]
             return
         pieces: list[str] = []
         try:
-            for piece in self.answerer.stream(question, hits, language):
+            for piece in self.answerer.stream(query, hits, language):
                 pieces.append(piece)
                 yield Token(piece)
         except AnswerBackendError as e:
@@ -104,11 +113,11 @@ class Assistant:
                          **base)  # type: ignore[arg-type]
             return
         checked = self.checker.check("".join(pieces), [h.passage.text for h in hits])
-        cited = dict.fromkeys(n for s in checked for n in s.cited)
-        citations = [Citation(n, hits[n - 1], True) for n in cited]
-        answered = bool(citations)
+        # verified: the passage supports a sentence citing it; unverified ones stay visible, flagged
+        citations = [Citation(n, hits[n - 1], ok) for n, ok in cited_markers(checked)]
+        answered = any(c.verified for c in citations)
         text = render(checked) if answered else REFUSAL[language]
-        yield Answer(answer=text, answered=answered, citations=citations,
+        yield Answer(answer=text, answered=answered, citations=citations if answered else [],
                      seconds=time.perf_counter() - started, **base)  # type: ignore[arg-type]
 
     def ingest(self, paths: Sequence[Path], *, sync: bool = False, rebuild: bool = False,

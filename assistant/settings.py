@@ -22,7 +22,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".vraagbaak"), description="Index, catalog, caches and run history.")
     embedder: str = Field("e5-small", description="'e5-small' or 'sentence-transformers:<name or path>'.")
-    embed_batch_size: int = Field(32, ge=1)
+    embed_batch_size: int = Field(16, ge=1)
+    embed_threads: int | None = Field(None, ge=1, description="Embedder CPU threads (default: all cores).")
     embedding_cache_dir: Path | None = Field(
         None, description="Cache of embeddings by text; default <data_dir>/embedding-cache."
     )
@@ -43,7 +44,17 @@ class Settings(BaseSettings):
     dense_weight: float = Field(1.0, ge=0.0)
     keyword_weight: float = Field(0.5, ge=0.0)
     rrf_k: int = Field(60, ge=1)
-    min_relevance: float = Field(0.0, description="Refuse below this calibrated relevance score.")
+    refuse_dense_sure: float | None = Field(
+        None, description="Answer when the top dense similarity reaches this (default: calibrated per embedder)."
+    )
+    refuse_dense_floor: float | None = Field(None, description="Below this dense similarity, always refuse.")
+    refuse_coverage: float | None = Field(
+        None, description="Between the two, answer when this share of the question's words (IDF-weighted) is found."
+    )
+    refuse_dense_foreign: float | None = Field(
+        None, description="Threshold when the index knows few of the question's words (another language)."
+    )
+    refuse_min_known: float | None = Field(None, description="Share of known question words below which that applies.")
     max_question_chars: int = Field(4000, ge=10)
 
     llm: str = Field("extractive", description="'extractive', 'openai', 'ollama' or 'gguf:<path>'.")
@@ -55,6 +66,7 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.1
     llm_threads: int = Field(1, ge=1, description="llama.cpp threads for gguf; they spin, keep it low.")
     llm_context: int = Field(4096, ge=512)
+    llm_retries: int = Field(1, ge=0, le=5, description="Retries of a failed LLM call (429, 5xx, lost connection).")
 
     host: str = Field("127.0.0.1", description="Chat page bind address.")
     port: int = 7860

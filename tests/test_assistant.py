@@ -83,7 +83,9 @@ def test_opening_with_another_embedder_is_a_clear_error(
     a.ingest([docs])
     a.index.close()
     with pytest.raises(EmbedderMismatchError, match="rebuild"):
-        make_assistant(embedder="e5-small")
+        make_assistant(embedder="e5-small").retriever.retrieve("Wat is de vraag?")
+    with pytest.raises(StoreError, match="vraagbaak ingest"):
+        make_assistant(embedder="e5-small").ask("Wat is de vraag?")
 
 
 def test_bad_files_are_reported_and_the_rest_is_indexed(

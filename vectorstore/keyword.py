@@ -8,9 +8,13 @@ indexing. It lives in the data dir beside Chroma, stamped with the catalog versi
 
 from __future__ import annotations
 
+import math
+import os
 import pickle
 import re
+import tempfile
 import threading
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,7 @@ from vectorstore.records import Catalog
 
 _WORD = re.compile(r"\w\w+")
 _STOP = frozenset(STOPWORDS_DUTCH) | frozenset(STOPWORDS_EN)
+_STALE_TMP_SECONDS = 3600
 
 
 def fold(text: str) -> str:
@@ -62,9 +67,9 @@ class KeywordIndex:
         self.tokenize = Tokenizer()
         self._lock = threading.Lock()
         self._version = -1
-        self._ids: list[str] = []
-        self._sources: np.ndarray = np.array([], dtype=object)
-        self._bm25: bm25s.BM25 | None = None
+        # ids, sources and BM25 are swapped as one tuple: a search in another thread never pairs
+        # the new ids with the old BM25
+        self._state: tuple[list[str], np.ndarray, bm25s.BM25 | None] = ([], np.array([], dtype=object), None)
 
     @property
     def _file(self) -> Path:
@@ -80,31 +85,37 @@ class KeywordIndex:
             if saved is not None and saved["version"] == version:
                 ids, tokens, sources = saved["ids"], saved["tokens"], saved["sources"]
             else:
-                ids, tokens, sources = self._rebuild(saved)
+                with self.catalog.snapshot():  # the version and the rows of one committed state
+                    version = self.catalog.version
+                    rows = self.catalog.keyword_rows()
+                ids, tokens, sources = self._rebuild(saved, rows)
                 self._save(version, ids, tokens, sources)
             self._index(ids, tokens, sources)
             self._version = version
 
-    def _rebuild(self, saved: dict | None) -> tuple[list[str], list[list[str]], list[str]]:  # type: ignore[type-arg]
+    def _rebuild(self, saved: dict | None,  # type: ignore[type-arg]
+                 rows: list[tuple[str, str, str]]) -> tuple[list[str], list[list[str]], list[str]]:
         known: dict[str, list[str]] = {}
         if saved is not None:
             known = dict(zip(saved["ids"], saved["tokens"], strict=True))
         ids, tokens, sources = [], [], []
-        for passage_id, source, text in self.catalog.keyword_rows():
+        for passage_id, source, text in rows:
             ids.append(passage_id)
             sources.append(source)
             tokens.append(known[passage_id] if passage_id in known else self.tokenize(text))
         return ids, tokens, sources
 
     def _index(self, ids: list[str], tokens: list[list[str]], sources: list[str]) -> None:
-        self._ids = ids
-        self._sources = np.array(sources, dtype=object)
-        if not ids:
-            self._bm25 = None
-            return
-        bm25 = bm25s.BM25()
-        bm25.index(tokens, show_progress=False)
-        self._bm25 = bm25
+        bm25 = None
+        if ids:
+            bm25 = bm25s.BM25()
+            bm25.index(tokens, show_progress=False)
+        self._state = (ids, np.array(sources, dtype=object), bm25)
+
+    @property
+    def ids(self) -> list[str]:
+        """The passage ids the in-memory index holds (after ``refresh``)."""
+        return list(self._state[0])
 
     def _load(self) -> dict | None:  # type: ignore[type-arg]
         try:
@@ -115,22 +126,34 @@ class KeywordIndex:
         return data if isinstance(data, dict) else None
 
     def _save(self, version: int, ids: list[str], tokens: list[list[str]], sources: list[str]) -> None:
+        """Write to a temp file of this writer's own, then rename: a reader process and an ingest
+        may save at once, and a kill mid-write leaves the old file intact."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self._file.with_suffix(".tmp")
-        with tmp.open("wb") as f:
-            pickle.dump({"version": version, "ids": ids, "tokens": tokens, "sources": sources}, f)
-        tmp.replace(self._file)
+        for left in self.directory.glob("keyword.*.tmp"):  # by writers killed mid-save
+            try:
+                if time.time() - left.stat().st_mtime > _STALE_TMP_SECONDS:
+                    left.unlink()
+            except FileNotFoundError:
+                pass  # another writer's save just finished
+        fd, name = tempfile.mkstemp(prefix="keyword.", suffix=".tmp", dir=self.directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump({"version": version, "ids": ids, "tokens": tokens, "sources": sources}, f)
+            os.replace(name, self._file)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
 
     def search(self, query: str, k: int, sources: list[str] | None = None) -> list[KeywordHit]:
         """The ``k`` best BM25 matches, optionally only from ``sources``."""
         self.refresh()
-        bm25, ids = self._bm25, self._ids
+        ids, all_sources, bm25 = self._state
         tokens = self.tokenize(query)
         if bm25 is None or not tokens:
             return []
         mask = None
         if sources:
-            mask = np.isin(self._sources, sources).astype(np.float32)
+            mask = np.isin(all_sources, sources).astype(np.float32)
         known = [t for t in tokens if t in bm25.vocab_dict]
         if not known:
             return []
@@ -138,3 +161,30 @@ class KeywordIndex:
                                      weight_mask=mask, n_threads=1)
         return [KeywordHit(ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True)
                 if float(s) > 0]
+
+    def coverage(self, query: str, texts: list[str]) -> tuple[float, float]:
+        """(IDF-weighted share of the query's words found in ``texts``, share the index knows).
+
+        Rare words weigh most, and a word the index has never seen (a year or a name the
+        documents do not mention) weighs as the rarest: it is the refusal signal that the dense
+        similarity, compressed into a narrow band by e5, cannot give. The second figure says
+        whether the first means anything: a question in another language than the documents
+        shares few words with any of them.
+        """
+        self.refresh()
+        ids, _, bm25 = self._state
+        words = set(self.tokenize(query))
+        if not words or bm25 is None:
+            return 0.0, 0.0
+        present = {t for text in texts for t in self.tokenize(text)}
+        indptr = bm25.scores["indptr"]
+        total = len(ids)
+
+        def idf(token: str) -> float:
+            at = bm25.vocab_dict.get(token)
+            df = 0 if at is None else int(indptr[at + 1] - indptr[at])
+            return math.log(1 + (total - df + 0.5) / (df + 0.5))
+
+        weights = {t: idf(t) for t in words}
+        known = sum(t in bm25.vocab_dict for t in words) / len(words)
+        return sum(w for t, w in weights.items() if t in present) / sum(weights.values()), known
