@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.1
     llm_threads: int = Field(1, ge=1, description="llama.cpp threads for gguf; they spin, keep it low.")
     llm_context: int = Field(4096, ge=512)
-    llm_retries: int = Field(1, ge=0, le=5, description="Retries of a failed LLM call (429, 5xx, lost connection).")
+    llm_retries: int = Field(1, ge=0, le=5,
+                             description="Retries of a failed LLM call (HTTP 429/5xx, lost connection).")
 
     host: str = Field("127.0.0.1", description="Chat page bind address.")
     port: int = 7860
