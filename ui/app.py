@@ -1,0 +1,175 @@
+"""The chat page: ``create_app`` lays out and wires the Blocks; ``launch`` serves it with the file route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from assistant.service import Assistant
+from assistant.settings import Settings
+from ingest.loaders import SUPPORTED_SUFFIXES
+from ui.assets import CHAT_JS, CLICK_JS, CSS, PANEL_JS
+from ui.chat import Chat
+from ui.documents import Library
+from ui.files import file_route
+from ui.format import header_html
+from ui.i18n import LANGUAGES, pick_language, t
+from ui.listing import SORT_KEYS, DocQuery, scope_choices
+from ui.state import Prefs
+
+THEME = gr.themes.Soft(
+    primary_hue=gr.themes.colors.blue, neutral_hue=gr.themes.colors.slate,
+    font=("ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"),
+    font_mono=("ui-monospace", "SFMono-Regular", "Menlo", "monospace"),
+)
+PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+
+
+def detect_language(prefs: Prefs, request: gr.Request) -> tuple[Prefs, str]:
+    """This session's language from the browser's Accept-Language header."""
+    language = pick_language(request.headers.get("accept-language") if request else None)
+    return Chat.set_language(prefs, language), language
+
+
+def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
+    """The chat page over ``assistant``: Ask and Documents tabs, and a source panel beside them."""
+    chat = Chat(assistant)
+    library = Library(assistant, settings.data_dir / "uploads", settings.llm)
+    start = Prefs(k=settings.top_k)
+    lang = start.language
+    catalog = assistant.index.catalog
+    labels: list[tuple[gr.components.Component | gr.blocks.BlockContext, Callable[[str], dict[str, Any]]]] = []
+
+    def labelled(component: Any, **keys: str) -> Any:
+        """Register a component whose texts follow the session's language (attribute -> text key)."""
+        labels.append((component, lambda language: {a: t(language, k) for a, k in keys.items()}))
+        return component
+
+    def sort_choices(language: str) -> list[tuple[str, str]]:
+        return [(t(language, f"sort_{key}"), key) for key in SORT_KEYS]
+
+    with gr.Blocks(title="Vraagbaak", analytics_enabled=False, fill_width=True) as demo:
+        prefs = gr.State(start)
+        turns = gr.State([])
+        target = gr.State(None)
+        docq = gr.State(DocQuery())
+        header = gr.HTML(header_html(lang), elem_id="vb-header", js_on_load=None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=420):
+                with gr.Tabs():
+                    with labelled(gr.Tab(t(lang, "tab_chat"), id="chat", elem_id="vb-tab-chat"), label="tab_chat"):
+                        conversation = gr.HTML(chat.render([], start), js_on_load=CHAT_JS,
+                                               elem_id="vb-conversation")
+                        question = labelled(gr.Textbox(
+                            label=t(lang, "question"), placeholder=t(lang, "question_placeholder"), lines=1,
+                            max_lines=8, autofocus=True, elem_id="vb-question"),
+                            label="question", placeholder="question_placeholder")
+                        with gr.Row():
+                            send = labelled(gr.Button(t(lang, "send"), variant="primary", scale=3,
+                                                      elem_id="vb-send"), value="send")
+                            clear = labelled(gr.Button(t(lang, "new_chat"), scale=1, elem_id="vb-clear"),
+                                             value="new_chat")
+                        scope = labelled(gr.Dropdown(
+                            choices=scope_choices(catalog.documents().values()), value=[], multiselect=True,
+                            allow_custom_value=True, label=t(lang, "scope"),
+                            info=t(lang, "scope_info"), elem_id="vb-scope"), label="scope", info="scope_info")
+                        with labelled(gr.Accordion(t(lang, "settings"), open=False, elem_id="vb-settings"),
+                                      label="settings"):
+                            with gr.Row():
+                                k = labelled(gr.Slider(1, 20, value=start.k, step=1, label=t(lang, "k"),
+                                                       elem_id="vb-k"), label="k")
+                                scores = labelled(gr.Checkbox(start.show_scores, label=t(lang, "show_scores"),
+                                                              elem_id="vb-scores"), label="show_scores")
+                            with gr.Row():
+                                language = labelled(gr.Radio(
+                                    [(name, code) for code, name in LANGUAGES.items()], value=lang,
+                                    label=t(lang, "language"), elem_id="vb-language"), label="language")
+                                labelled(gr.Textbox(settings.llm, label=t(lang, "backend"), interactive=False,
+                                                    elem_id="vb-backend"), label="backend")
+                    with labelled(gr.Tab(t(lang, "tab_documents"), id="documents", elem_id="vb-tab-documents"),
+                                  label="tab_documents"):
+                        with gr.Row(equal_height=False):
+                            upload = labelled(gr.File(
+                                file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), height=170,
+                                label=t(lang, "upload"), elem_id="vb-upload"), label="upload")
+                            with gr.Column():
+                                sync = labelled(gr.Button(t(lang, "sync"), elem_id="vb-sync"), value="sync")
+                                labelled(gr.HTML(t(lang, "sync_info"), elem_id="vb-sync-note", js_on_load=None),
+                                         value="sync_info")
+                                report = gr.HTML(elem_id="vb-report", js_on_load=None)
+                        with gr.Row(equal_height=True):
+                            search = labelled(gr.Textbox(label=t(lang, "search"), scale=3, elem_id="vb-search"),
+                                              label="search")
+                            doc_type = labelled(gr.Dropdown([(t(lang, "all_types"), "")], value="",
+                                                            label=t(lang, "doc_type"), scale=1,
+                                                            elem_id="vb-type"), label="doc_type")
+                            sort = labelled(gr.Dropdown(sort_choices(lang), value="title", label=t(lang, "sort"),
+                                                        scale=1, elem_id="vb-sort"), label="sort")
+                            descending = labelled(gr.Checkbox(False, label=t(lang, "descending"), scale=1,
+                                                              elem_id="vb-descending"), label="descending")
+                        table = gr.HTML(js_on_load=CLICK_JS, elem_id="vb-documents")
+                        with gr.Row(elem_id="vb-pager"):
+                            previous = labelled(gr.Button(t(lang, "previous"), size="sm", scale=0,
+                                                          elem_id="vb-previous"), value="previous")
+                            pager = gr.HTML(elem_id="vb-page-label", js_on_load=None)
+                            following = labelled(gr.Button(t(lang, "next"), size="sm", scale=0,
+                                                           elem_id="vb-next"), value="next")
+            with gr.Column(scale=2, min_width=360, elem_id="vb-side"):
+                panel = gr.HTML(chat.panel(None, start), js_on_load=PANEL_JS, elem_id="vb-panel")
+
+        views = [header, table, pager, docq, scope, doc_type, report]
+
+        def relabel(p: Prefs) -> list[Any]:
+            updates = [gr.update(**texts(p.language)) for _, texts in labels]
+            updates[[c for c, _ in labels].index(sort)]["choices"] = sort_choices(p.language)
+            return updates
+
+        def follow_language(event: Any) -> Any:
+            """Re-render everything that shows text after the session's language is set."""
+            return (event.then(relabel, prefs, [c for c, _ in labels], **PRIVATE)
+                    .then(chat.render, [turns, prefs], conversation, **PRIVATE)
+                    .then(chat.panel, [target, prefs], panel, **PRIVATE)
+                    .then(library.views, [docq, prefs], views, **PRIVATE))
+
+        def after_index_change(event: Any) -> Any:
+            return (event.then(library.views, [docq, prefs], views, **PRIVATE)
+                    .then(chat.render, [turns, prefs], conversation, **PRIVATE))
+
+        follow_language(demo.load(detect_language, prefs, [prefs, language], **PRIVATE))
+        follow_language(language.input(Chat.set_language, [prefs, language], prefs, **PRIVATE))
+        k.input(Chat.set_k, [prefs, k], prefs, **PRIVATE)
+        scores.input(Chat.set_scores, [prefs, scores], prefs, **PRIVATE).then(
+            chat.render, [turns, prefs], conversation, **PRIVATE)
+
+        ask = ([question, turns, prefs, scope], [conversation, question, turns])
+        # the conversation shows its own progress ("searching…", then the streaming text)
+        send.click(chat.ask, *ask, api_name="ask", concurrency_limit=2, show_progress="hidden")
+        question.submit(chat.ask, *ask, concurrency_limit=2, show_progress="hidden", **PRIVATE)
+        clear.click(chat.clear, prefs, [conversation, turns], **PRIVATE)
+        conversation.click(chat.open, prefs, [panel, target], **PRIVATE)
+        panel.click(chat.open, prefs, [panel, target], **PRIVATE)
+
+        after_index_change(table.click(library.click, prefs, [panel, target], **PRIVATE))
+        after_index_change(upload.upload(library.upload, [upload, prefs], [report, upload], **PRIVATE))
+        after_index_change(sync.click(library.sync, prefs, report, **PRIVATE))
+        gr.on([search.change, doc_type.input, sort.input, descending.input], Library.query,
+              [search, doc_type, sort, descending], docq, trigger_mode="always_last", **PRIVATE).then(
+            library.table, [docq, prefs], [table, pager, docq], **PRIVATE)
+        for button, step in ((previous, Library.previous_page), (following, Library.next_page)):
+            button.click(step, docq, docq, **PRIVATE).then(library.table, [docq, prefs], [table, pager, docq],
+                                                           **PRIVATE)
+    return demo
+
+
+def launch(assistant: Assistant, settings: Settings, *, block: bool = True, quiet: bool = False) -> gr.Blocks:
+    """Serve the chat page on ``settings.host:settings.port`` (blocking unless ``block`` is False)."""
+    demo = create_app(assistant, settings)
+    demo.queue(default_concurrency_limit=1)
+    demo.launch(
+        server_name=settings.host, server_port=settings.port, prevent_thread_lock=not block, quiet=quiet,
+        app_kwargs={"routes": [file_route(assistant.index.catalog)]}, theme=THEME, css=CSS,
+        show_error=True, ssr_mode=False, mcp_server=False, footer_links=["api", "settings"],
+    )
+    return demo

@@ -1,0 +1,132 @@
+"""Documents-tab callbacks: list, upload, sync, remove; and the views that change with the index."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from assistant.errors import VraagbaakError
+from assistant.service import Assistant
+from ingest.pipeline import IngestReport
+from ui.format import header_html, report_html
+from ui.i18n import t
+from ui.listing import (
+    SORT_KEYS,
+    DocQuery,
+    documents_table_html,
+    outermost,
+    page_label,
+    scope_choices,
+    select_documents,
+)
+from ui.state import Prefs
+from ui.viewer import clicked, render_panel
+from vectorstore.records import Catalog
+
+
+class Library:
+    """The documents tab's callbacks; uploads are copied into ``uploads`` and ingested from there."""
+
+    def __init__(self, assistant: Assistant, uploads: Path, backend: str) -> None:
+        self.assistant = assistant
+        self.uploads = uploads
+        self.backend = backend
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog of what is indexed."""
+        return self.assistant.index.catalog
+
+    @staticmethod
+    def query(search: str, doc_type: str | None, sort: str, descending: bool) -> DocQuery:
+        """A new table query from the filter controls, back on page 1."""
+        return DocQuery(search or "", doc_type or "", sort if sort in SORT_KEYS else "title", bool(descending))
+
+    @staticmethod
+    def previous_page(query: DocQuery) -> DocQuery:
+        """The query one page back."""
+        return replace(query, page=max(1, query.page - 1))
+
+    @staticmethod
+    def next_page(query: DocQuery) -> DocQuery:
+        """The query one page on (``table`` clamps it to the last page)."""
+        return replace(query, page=query.page + 1)
+
+    def table(self, query: DocQuery, prefs: Prefs) -> tuple[str, str, DocQuery]:
+        """The documents table, the page label, and the query with its page clamped to what exists."""
+        page = select_documents(self.catalog.documents().values(), query)
+        return (documents_table_html(page, prefs.language, str(self.uploads.resolve())),
+                page_label(page, prefs.language),
+                replace(query, page=page.page))
+
+    def views(self, query: DocQuery, prefs: Prefs) -> tuple[Any, ...]:
+        """Everything that shows the index: header, table, page label, query, scope, types, last report."""
+        records = self.catalog.documents()
+        types = sorted({r.doc_type for r in records.values()})
+        runs = self.assistant.status()["runs"]
+        last = runs[0] if isinstance(runs, list) and runs else None
+        header = header_html(prefs.language, len(records), self.catalog.passage_count(), self.backend)
+        return (header, *self.table(query, prefs),
+                gr.update(choices=scope_choices(records.values())),
+                gr.update(choices=[(t(prefs.language, "all_types"), ""), *[(d, d) for d in types]]),
+                report_html(last, prefs.language))
+
+    def upload(self, files: Sequence[str] | None, prefs: Prefs,
+               progress: gr.Progress = gr.Progress()) -> tuple[str, None]:  # noqa: B008
+        """Copy uploaded files into the uploads folder and ingest them; the report, and an empty drop zone."""
+        if not files:
+            return report_html(None, prefs.language), None
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        copies = []
+        for name in files:
+            dest = self.uploads / Path(name).name
+            shutil.copyfile(name, dest)
+            copies.append(dest)
+        return report_html(self._ingest(copies, False, prefs, progress).to_json(), prefs.language), None
+
+    def sync(self, prefs: Prefs, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        """Re-ingest the folders that hold indexed documents, dropping files that are gone."""
+        roots = outermost(str(Path(s).parent) for s in self.catalog.documents())
+        if not roots:
+            gr.Warning(t(prefs.language, "nothing_to_sync"))
+            return report_html(None, prefs.language)
+        report = self._ingest([Path(r) for r in roots], True, prefs, progress)
+        return report_html(report.to_json(), prefs.language)
+
+    def _ingest(self, paths: list[Path], sync: bool, prefs: Prefs, progress: gr.Progress) -> IngestReport:
+        label = t(prefs.language, "indexing")
+        progress(0, desc=label)
+
+        def step(done: int, total: int, source: str) -> None:
+            progress((done, total), desc=f"{label}: {Path(source).name}")
+
+        try:
+            return self.assistant.ingest(paths, sync=sync, progress=step)
+        except VraagbaakError as e:
+            raise gr.Error(str(e)) from e
+
+    def click(self, prefs: Prefs, evt: gr.EventData) -> tuple[Any, Any]:
+        """A table click: open the document in the side panel, or remove it from the index."""
+        action, (source, _, _) = clicked(evt)
+        if action == "remove":
+            self.remove(source, prefs)
+            return gr.skip(), gr.skip()
+        return render_panel(self.catalog, source, None, None, prefs.language), (source, None, None)
+
+    def remove(self, source: str, prefs: Prefs) -> None:
+        """Remove one indexed document and say so; the file stays, unless it is our copy of an upload."""
+        if source not in self.catalog.documents():
+            return
+        path = Path(source)
+        try:
+            self.assistant.remove(path)
+        except VraagbaakError as e:
+            raise gr.Error(str(e)) from e
+        if path.parent == self.uploads.resolve():  # else the next sync would bring it back
+            path.unlink(missing_ok=True)
+        gr.Info(t(prefs.language, "removed", source=source))

@@ -1,0 +1,69 @@
+"""Open an indexed document for the side panel: its text as indexed, the span to mark, the neighbours."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import IngestError
+from ingest.loaders import load
+from ingest.passage import Passage
+from ui.format import DocumentView, panel_html, panel_message
+from ui.i18n import t
+from vectorstore.records import Catalog
+
+
+Target = tuple[str, object, object]
+
+
+def clicked(evt: Any) -> tuple[str, Target]:
+    """The action and (source, start, end) that a click in a gr.HTML carried (see ``ui.assets.CLICK_JS``)."""
+    return (str(getattr(evt, "action", "") or ""),
+            (str(getattr(evt, "source", "") or ""), getattr(evt, "start", None), getattr(evt, "end", None)))
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None  # no span: the document is opened as a whole
+
+
+def neighbours(passages: list[Passage], start: int) -> tuple[Passage | None, Passage | None]:
+    """The passages that begin just before and just after ``start`` in the text."""
+    before = [p for p in passages if p.start < start]
+    after = [p for p in passages if p.start > start]
+    previous = max(before, key=lambda p: (p.start, p.end), default=None)
+    following = min(after, key=lambda p: (p.start, p.end), default=None)
+    return previous, following
+
+
+def document_view(catalog: Catalog, source: str, start: object = None, end: object = None) -> DocumentView:
+    """The panel's view of ``source`` with ``[start, end)`` marked; LookupError if it is not indexed.
+
+    The text is loaded the way ingest loaded it, so passage offsets index into it; a span that no
+    longer fits (the file changed since it was indexed) is dropped rather than marking wrong text.
+    """
+    record = catalog.documents().get(source)
+    if record is None:
+        raise LookupError(source)
+    doc = load(Path(source))
+    passages = [row.passage for row in catalog.passages_of(source)]
+    lo, hi = _int(start), _int(end)
+    if lo is None or hi is None or not 0 <= lo <= hi <= len(doc.text):
+        return DocumentView(source, record.title, doc.text)
+    passage = next((p for p in passages if p.start == lo and p.end == hi), None)
+    if passage is not None and doc.text[lo:hi] != passage.text:
+        return DocumentView(source, record.title, doc.text)
+    previous, following = neighbours(passages, lo)
+    return DocumentView(source, record.title, doc.text, lo, hi, doc.page_at(lo), previous, following, passage)
+
+
+def render_panel(catalog: Catalog, source: str, start: object, end: object, language: str) -> str:
+    """The panel HTML for one click, or a message saying why the document cannot be shown."""
+    try:
+        return panel_html(document_view(catalog, source, start, end), language)
+    except LookupError:
+        return panel_message(t(language, "not_indexed", source=source), language)
+    except IngestError as e:
+        return panel_message(t(language, "not_readable", reason=str(e)), language)
