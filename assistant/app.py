@@ -58,7 +58,8 @@ def build_assistant(settings: Settings) -> Assistant:
         embed_question_parts=settings.embed_question_parts)
     index = PassageIndex(settings.data_dir, chroma, embedder, index_settings)
     weights = FusionWeights(dense=settings.dense_weight, keyword=settings.keyword_weight,
-                            rrf_k=settings.rrf_k, candidates=settings.candidates)
+                            rrf_k=settings.rrf_k, candidates=settings.candidates,
+                            known_power=settings.keyword_known_power)
     retriever = HybridRetriever(index=index, weights=weights, k=settings.top_k)
     tokenizer = index.keyword.tokenize
     chunker = Chunker(ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.structure))

@@ -16,11 +16,11 @@ from dataclasses import dataclass, replace
 class RefusalPolicy:
     """Thresholds on the two relevance signals."""
 
-    dense_sure: float = 0.86
-    dense_floor: float = 0.80
+    dense_sure: float = 0.89
+    dense_floor: float = 0.84
     coverage: float = 0.5
-    dense_foreign: float = 0.84
-    min_known: float = 0.5
+    dense_foreign: float = 0.83
+    min_known: float = 0.6
 
     def answerable(self, similarity: float, coverage: float, known: float) -> bool:
         """True when retrieval found something relevant enough to answer from.

@@ -20,8 +20,9 @@ class FusionWeights:
     """How much each leg counts in reciprocal rank fusion."""
 
     dense: float = 1.0
-    keyword: float = 0.5
+    keyword: float = 1.0
     rrf_k: int = 60
+    known_power: float = 4.0
     candidates: int = 40
 
 
@@ -76,14 +77,17 @@ class HybridRetriever(BaseRetriever):
         vector = self.index.dense.embedder.embed_query(query)
         dense = self.index.dense.search(vector, n, scope)
         keyword = self.index.keyword.search(query, n, scope)
+        # BM25 ranks on the words it knows; when it knows few of the question's (another
+        # language than the documents), its ranking is noise and its weight shrinks with it
+        w = self.weights
+        keyword_weight = w.keyword * self.index.keyword.known_share(query) ** w.known_power
         fused: dict[str, float] = {}
         dense_score = {h.passage_id: h.similarity for h in dense}
         keyword_score = {h.passage_id: h.score for h in keyword}
-        w = self.weights
         for rank, hit in enumerate(dense):
             fused[hit.passage_id] = fused.get(hit.passage_id, 0.0) + w.dense / (w.rrf_k + rank + 1)
         for rank, khit in enumerate(keyword):
-            fused[khit.passage_id] = fused.get(khit.passage_id, 0.0) + w.keyword / (w.rrf_k + rank + 1)
+            fused[khit.passage_id] = fused.get(khit.passage_id, 0.0) + keyword_weight / (w.rrf_k + rank + 1)
         ranked = sorted(fused, key=lambda pid: (-fused[pid], pid))
         rows = self.index.catalog.passages_by_id(ranked)
         redirects = {r.answer_id for r in rows.values() if r.answer_id and r.answer_id not in rows}

@@ -42,7 +42,10 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer and shown.")
     candidates: int = Field(40, ge=5, description="Candidates each retrieval leg returns before fusion.")
     dense_weight: float = Field(1.0, ge=0.0)
-    keyword_weight: float = Field(0.5, ge=0.0)
+    keyword_weight: float = Field(1.0, ge=0.0)
+    keyword_known_power: float = Field(
+        4.0, ge=0.0, description="Keyword weight x (share of question words the index knows) ** this."
+    )
     rrf_k: int = Field(60, ge=1)
     refuse_dense_sure: float | None = Field(
         None, description="Answer when the top dense similarity reaches this (default: calibrated per embedder)."
