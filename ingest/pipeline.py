@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from assistant.errors import IngestError
@@ -106,10 +106,15 @@ class Ingestor:
         roots = [Path(p).expanduser().resolve() for p in paths]
         report = IngestReport()
         with self.index.writer_lock():
-            if rebuild or self.index.settings_changed():
+            mismatch = self.index.embedder_mismatch
+            if mismatch is not None and not rebuild and self.index.catalog.document_count() > 0:
+                self.index.dense_as_opened()  # raises: re-embedding everything only on request
+            if rebuild or mismatch is not None or self.index.settings_changed():
                 self.index.reset()
             self.index.mark_settings()
-            self.index.sweep_orphans()
+            # a document some of whose vectors are gone is forgotten and, if its file is still
+            # there, indexed again below: never presented as complete
+            self.remove_sources(sorted(self.index.sweep_orphans()))
             files, report.failed = collect(roots)
             known = self.index.catalog.documents()
             by_hash: dict[str, list[str]] = {}
@@ -140,7 +145,7 @@ class Ingestor:
             if sync:
                 doomed = [s for s in gone if any(_under(s, root) for root in roots)]
                 report.removed += self.remove_sources(doomed)
-            self.index.keyword.refresh()
+            self.index.keyword.persist()
             report.passages = self.index.catalog.passage_count()
             report.seconds = round(time.time() - started, 3)
             self.index.catalog.record_run(started, report.seconds, report.to_json(),
@@ -149,6 +154,8 @@ class Ingestor:
 
     def remove_sources(self, sources: list[str]) -> int:
         """Forget documents (catalog first, then their vectors); return how many were indexed."""
+        if not sources:
+            return 0
         catalog = self.index.catalog
         known = catalog.documents()
         present = [s for s in sources if s in known]
@@ -165,14 +172,22 @@ class Ingestor:
         """Remove one document explicitly (under the writer lock)."""
         with self.index.writer_lock():
             removed = self.remove_sources([str(Path(path).expanduser().resolve())])
-            self.index.keyword.refresh()
+            self.index.keyword.persist()
         return removed
 
     def _rename(self, old: str, new: str, mtime: float) -> None:
-        ids = sorted(self.index.catalog.passage_ids(old, dense_only=True))
+        """Re-point a moved document without embedding it.
+
+        Ids hash the path, so its vectors are stored again under the new ids, then the catalog
+        moves, then the old vectors go (the order of ``_commit``: a crash leaves only orphans).
+        """
+        rows = self.index.catalog.passages_of(old)
+        new_ids = {r.passage_id: replace(r.passage, source=new).passage_id for r in rows}
+        dense = {r.passage_id: new_ids[r.passage_id] for r in rows if r.dense}
+        self.index.copy_vectors(dense, new)
         with self.index.catalog.transaction() as db:
-            Catalog.move_document(db, old, new, mtime)
-        self.index.dense.update_source(ids, new)
+            Catalog.move_document(db, old, new, mtime, new_ids)
+        self.index.dense.delete(sorted(dense))
 
     def _write(self, todo: list[tuple[Path, str, bool]], report: IngestReport,
                progress: Progress | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -67,14 +68,35 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
         self._db.executescript(_SCHEMA)
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The calling thread's own connection.
+
+        A transaction is per connection: a chat request thread sharing the watcher's connection
+        would read its half-written transaction.
+        """
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+            with self._connections_lock:
+                self._connections.append(db)
+        return db
+
     def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
+        """Close every thread's connection."""
+        with self._connections_lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -88,6 +110,15 @@ class Catalog:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: every query inside sees one committed state (WAL snapshot)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
 
     # -- meta -------------------------------------------------------------------------------
     @property
@@ -150,10 +181,18 @@ class Catalog:
         db.execute("DELETE FROM documents WHERE source = ?", (source,))
 
     @staticmethod
-    def move_document(db: sqlite3.Connection, old: str, new: str, mtime: float) -> None:
-        """Within a transaction: re-point a renamed document (its passages keep their ids)."""
+    def move_document(db: sqlite3.Connection, old: str, new: str, mtime: float,
+                      new_ids: dict[str, str]) -> None:
+        """Within a transaction: re-point a renamed document and give its passages new ids.
+
+        ``new_ids`` maps each old passage id to the one the new path gives: ids hash the source,
+        and a file later created at the old path must not collide with the moved passages.
+        """
         db.execute("UPDATE documents SET source = ?, mtime = ? WHERE source = ?", (new, mtime, old))
-        db.execute("UPDATE passages SET source = ? WHERE source = ?", (new, old))
+        db.executemany("UPDATE passages SET id = ?, source = ?, answer_id = ? WHERE id = ?", [
+            (new_ids[pid], new, new_ids.get(answer_id, answer_id) if answer_id else None, pid)
+            for pid, answer_id in db.execute(
+                "SELECT id, answer_id FROM passages WHERE source = ?", (old,)).fetchall()])
 
     # -- passages ---------------------------------------------------------------------------
     def passages_by_id(self, ids: Iterable[str]) -> dict[str, StoredPassage]:
