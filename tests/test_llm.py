@@ -28,11 +28,10 @@ from assistant.retrieval import Hit
 from assistant.service import Assistant, Token
 from assistant.settings import Settings
 from ingest.passage import Passage
-from tests.conftest import SEED_QUESTION
+from tests.conftest import ANSWER_ALL, SEED_QUESTION
 from vectorstore.keyword import Tokenizer
 
 # MiniLM's similarities sit below the refusal thresholds calibrated for e5: answer everything here
-ANSWER_ALL = {"refuse_dense_sure": 0.0, "refuse_dense_foreign": 0.0}
 
 # ---------------------------------------------------------------- the grounded prompt
 
