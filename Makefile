@@ -25,7 +25,7 @@ browser:
 	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; fi; }
 
 ingest-samples: setup
-	$(BIN)/vraagbaak ingest samples --data-dir $(DATA_DIR)
+	$(BIN)/vraagbaak ingest samples/seed samples/bekamer-2017 --data-dir $(DATA_DIR)
 
 run: ingest-samples
 	$(BIN)/vraagbaak serve --data-dir $(DATA_DIR)

@@ -84,7 +84,8 @@ class Chunker:
         return out + questions_out + answers
 
     def _split_sections(self, doc: LoadedDocument) -> list[Passage]:
-        bounds = [h.start for h in doc.headings if h.start > 0]
+        # headings and page breaks both bound a block: a passage never straddles two pages
+        bounds = sorted(({h.start for h in doc.headings} | set(doc.page_starts)) - {0})
         starts = [0, *bounds]
         ends = [*bounds, len(doc.text)]
         out: list[Passage] = []

@@ -108,12 +108,9 @@ def test_bad_files_are_reported_and_the_rest_is_indexed(
 
 
 def test_default_e5_embedder_answers_dutch_and_english(
-        make_assistant: Callable[..., Assistant], tmp_path: Path) -> None:
-    folder = tmp_path / "seed"
-    folder.mkdir()
-    (folder / SEED.name).write_bytes(SEED.read_bytes())
+        make_assistant: Callable[..., Assistant], docs: Path) -> None:
     a = make_assistant(embedder="e5-small")
-    a.ingest([folder])
+    a.ingest([docs])
     nl = a.ask(SEED_QUESTION)
     en = a.ask("How much project funding does OTA receive from WVG?")
     assert nl.answered and "75.000" in nl.citations[0].hit.passage.text

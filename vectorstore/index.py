@@ -34,7 +34,7 @@ class IndexSettings:
     chunk_overlap: int
     structure: bool
     embed_question_parts: bool
-    chunker_version: int = 2
+    chunker_version: int = 3
 
     def to_json(self) -> str:
         """Stable serialisation for the catalog."""
@@ -62,16 +62,21 @@ class PassageIndex:
         self._open_dense()
 
     def _open_client(self) -> ClientAPI:
-        """A Chroma client with its own view of the files: chromadb shares one in-memory system
-        per path within a process, which would be stale if another process wrote since."""
+        """A Chroma client with its own view of the files.
+
+        chromadb shares one in-memory system per path within a process, which is stale once
+        another process has written.
+        """
         if self._chroma_config.host is None:
             # dropping the cache (not stopping the systems) leaves searches under way intact
             SharedSystemClient.clear_system_cache()
         return open_client(self._chroma_config)
 
     def _open_dense(self) -> None:
-        """Open the collection; an embedder mismatch is kept for ``dense`` to raise, so that
-        ``ingest --rebuild`` can still reset an index built by another embedder."""
+        """Open the collection, keeping an embedder mismatch for ``dense`` to raise.
+
+        Raising later lets ``ingest --rebuild`` reset an index built by another embedder.
+        """
         try:
             self._dense = _SyncedDenseStore(self, self._client, self._chroma_config, self._embedder,
                                             self.settings.embedder, self.settings.dimension)
@@ -135,8 +140,11 @@ class PassageIndex:
             )
 
     def reset(self) -> None:
-        """Drop everything (under the writer lock): catalog contents first, so that a crash
-        half-way leaves orphan vectors for the sweep, never documents without vectors."""
+        """Drop everything (under the writer lock).
+
+        The catalog goes first: a crash half-way leaves orphan vectors for the sweep, never
+        documents without vectors.
+        """
         with self.catalog.transaction() as db:
             db.execute("DELETE FROM passages")
             db.execute("DELETE FROM documents")
@@ -153,11 +161,11 @@ class PassageIndex:
         self.catalog.set_meta("settings", self.settings.to_json())
 
     def sweep_orphans(self) -> set[str]:
-        """Delete vectors that no committed passage owns (left by a crash); return the sources
-        whose committed passages lack a vector, which must be indexed again.
+        """Delete vectors no committed passage owns; return the sources missing some vector.
 
-        Listing every vector id is the slow part of a no-op ingest; it is skipped when the last
-        writer finished cleanly and the counts agree.
+        Both are left by a crash; the sources must be indexed again. Listing every vector id is
+        the slow part of a no-op ingest; it is skipped when the last writer finished cleanly and
+        the counts agree.
         """
         committed = self.catalog.passage_ids(dense_only=True)
         if self._clean_before and self.dense.count() == len(committed):
@@ -212,8 +220,11 @@ class PassageIndex:
 
 
 class _SyncedDenseStore(DenseStore):
-    """A DenseStore whose search re-reads Chroma once when another process wrote vectors after
-    this process last looked (between two catalog commits the version check cannot tell)."""
+    """A DenseStore whose search re-reads Chroma once when its in-memory view is stale.
+
+    Another process may write vectors between two catalog commits, where the version check
+    cannot tell.
+    """
 
     def __init__(self, owner: PassageIndex, *args: Any) -> None:
         super().__init__(*args)
@@ -223,7 +234,8 @@ class _SyncedDenseStore(DenseStore):
         """Upsert the stored vectors of ``new_ids``' keys under its values, for ``source``."""
         old = list(new_ids)
         for at in range(0, len(old), 5000):
-            got = self._collection.get(ids=old[at:at + 5000], include=["embeddings", "documents", "metadatas"])
+            got = self._collection.get(ids=old[at:at + 5000],
+                                       include=["embeddings", "documents", "metadatas"])
             if len(got["ids"]) != len(old[at:at + 5000]):
                 missing = sorted(set(old[at:at + 5000]) - set(got["ids"]))
                 raise StoreError(f"{len(missing)} vectors of {source} are missing from Chroma "
