@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +119,24 @@ def embedder_dimension(embedder: Embeddings) -> int:
     return len(embedder.embed_query("dimension"))
 
 
+class AtomicFileStore(LocalFileStore):
+    """LocalFileStore whose writes are atomic: an ingest killed mid-write leaves no truncated
+    entry that every later ingest of that text would fail to read."""
+
+    def mset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
+        """Write each value to a temp file beside its key, then rename it into place."""
+        for key, value in key_value_pairs:
+            path = self._get_full_path(key)
+            self._mkdir_for_store(path.parent)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(value)
+            os.replace(tmp, path)
+
+
 def cached(embedder: Embeddings, name: str, cache_dir: Path) -> Embeddings:
     """Wrap ``embedder`` so that no passage text is embedded twice (cache keyed by sha256 of text)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    store = LocalFileStore(str(cache_dir))
+    store = AtomicFileStore(str(cache_dir))
     namespace = name.replace("/", "_").replace(":", "_") + "-"
     return CacheBackedEmbeddings.from_bytes_store(
         embedder, store, namespace=namespace, batch_size=256, key_encoder="sha256"

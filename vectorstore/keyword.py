@@ -85,8 +85,10 @@ class KeywordIndex:
             self._version = version
 
     def persist(self) -> None:
-        """Bring the saved index in step with the catalog without building BM25 in memory: what
-        an ingest leaves for the readers (a no-op ingest of 20,000 passages saves ~3 s)."""
+        """Bring the saved index in step with the catalog without building BM25 in memory.
+
+        This is what an ingest leaves for the readers (a no-op ingest of 20,000 passages saves ~3 s).
+        """
         with self._lock:
             if self.catalog.version != self._version:
                 self._in_step()
@@ -137,8 +139,10 @@ class KeywordIndex:
         return data if isinstance(data, dict) else None
 
     def _save(self, version: int, ids: list[str], tokens: list[list[str]], sources: list[str]) -> None:
-        """Write to a temp file of this writer's own, then rename: a reader process and an ingest
-        may save at once, and a kill mid-write leaves the old file intact."""
+        """Write to a temp file of this writer's own, then rename it over the index file.
+
+        A reader process and an ingest may save at once; a kill mid-write leaves the old file.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         for left in self.directory.glob("keyword.*.tmp"):  # by writers killed mid-save
             try:
