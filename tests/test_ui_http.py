@@ -16,6 +16,7 @@ from assistant.retrieval import Hit
 from assistant.service import Assistant
 from assistant.settings import Settings
 from tests.conftest import ANSWER_ALL, SEED, SEED_QUESTION
+from tests.test_loaders import make_pdf
 from ui.app import launch
 
 pytestmark = pytest.mark.slow
@@ -47,18 +48,6 @@ class DownAnswerer:
     def stream(self, question: str, hits: list[Hit], language: str) -> Iterator[str]:
         raise AnswerBackendError("connection refused by http://127.0.0.1:9/v1")
         yield ""  # a generator, like the real backends
-
-
-def make_pdf(pages: list[str]) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    for page in pages:
-        pdf.add_page()
-        for line in page.split("\n"):
-            pdf.cell(text=line, new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
 
 
 @pytest.fixture
