@@ -18,8 +18,6 @@ from vectorstore.chroma import ChromaConfig
 from vectorstore.index import IndexSettings, PassageIndex
 from vectorstore.keyword import Tokenizer
 
-_E5_DIMENSION = 384
-
 
 def make_answerer(settings: Settings, tokenizer: Tokenizer) -> Answerer:
     """The answer backend named by ``settings.llm``: 'extractive', 'openai', 'ollama' or 'gguf:<path>'."""
@@ -48,7 +46,7 @@ def refusal_policy(settings: Settings) -> RefusalPolicy:
 def build_assistant(settings: Settings) -> Assistant:
     """Build embedder → index → retriever → answerer → assistant from ``settings``."""
     raw = make_embedder(settings.embedder, settings.embed_batch_size, settings.embed_threads)
-    dimension = _E5_DIMENSION if settings.embedder == "e5-small" else embedder_dimension(raw)
+    dimension = embedder_dimension(raw)
     embedder = cached(raw, settings.embedder, settings.cache_dir)
     chroma = ChromaConfig(collection=settings.collection, path=settings.data_dir / "chroma",
                           host=settings.chroma_host, port=settings.chroma_port, ssl=settings.chroma_ssl)

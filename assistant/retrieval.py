@@ -80,7 +80,8 @@ class HybridRetriever(BaseRetriever):
         # BM25 ranks on the words it knows; when it knows few of the question's (another
         # language than the documents), its ranking is noise and its weight shrinks with it
         w = self.weights
-        keyword_weight = w.keyword * self.index.keyword.known_share(query) ** w.known_power
+        known = self.index.keyword.known_share(query)
+        keyword_weight = w.keyword * known**w.known_power
         fused: dict[str, float] = {}
         dense_score = {h.passage_id: h.similarity for h in dense}
         keyword_score = {h.passage_id: h.score for h in keyword}
@@ -108,7 +109,7 @@ class HybridRetriever(BaseRetriever):
                             keyword_score.get(row.passage_id)))
             if len(hits) == k:
                 break
-        coverage, known = self.index.keyword.coverage(query, [h.passage.embed_text for h in hits[:3]])
+        coverage = self.index.keyword.coverage(query, [h.passage.embed_text for h in hits[:3]])
         return Retrieval(hits, max(dense_score.values(), default=0.0), coverage, known)
 
     def _get_relevant_documents(self, query: str, *,

@@ -149,7 +149,7 @@ class Ingestor:
             report.passages = self.index.catalog.passage_count()
             report.seconds = round(time.time() - started, 3)
             self.index.catalog.record_run(started, report.seconds, report.to_json(),
-                                          json_settings(self.index))
+                                          asdict(self.index.settings))
         return report
 
     def remove_sources(self, sources: list[str]) -> int:
@@ -249,11 +249,6 @@ class Ingestor:
                 report.updated += 1
             else:
                 report.added += 1
-
-
-def json_settings(index: PassageIndex) -> dict[str, object]:
-    """The index settings as a plain dict for the run history."""
-    return asdict(index.settings)
 
 
 def _under(source: str, root: Path) -> bool:

@@ -85,11 +85,6 @@ class DenseStore:
         for at in range(0, len(ids), 5000):
             self._collection.delete(ids=ids[at:at + 5000])
 
-    def update_source(self, ids: list[str], source: str) -> None:
-        """Re-point vectors of a renamed document."""
-        if ids:
-            self._collection.update(ids=ids, metadatas=[{"source": source}] * len(ids))
-
     def ids(self) -> set[str]:
         """Every id in the collection (for the orphan sweep)."""
         out: set[str] = set()

@@ -186,20 +186,20 @@ class KeywordIndex:
             return 0.0
         return sum(t in bm25.vocab_dict for t in words) / len(words)
 
-    def coverage(self, query: str, texts: list[str]) -> tuple[float, float]:
-        """(IDF-weighted share of the query's words found in ``texts``, share the index knows).
+    def coverage(self, query: str, texts: list[str]) -> float:
+        """IDF-weighted share of the query's words found in ``texts`` (0..1).
 
         Rare words weigh most, and a word the index has never seen (a year or a name the
         documents do not mention) weighs as the rarest: it is the refusal signal that the dense
-        similarity, compressed into a narrow band by e5, cannot give. The second figure says
-        whether the first means anything: a question in another language than the documents
-        shares few words with any of them.
+        similarity, compressed into a narrow band by e5, cannot give. ``known_share`` says
+        whether it means anything: a question in another language than the documents shares
+        few words with any of them.
         """
         self.refresh()
         ids, _, bm25 = self._state
         words = set(self.tokenize(query))
         if not words or bm25 is None:
-            return 0.0, 0.0
+            return 0.0
         present = {t for text in texts for t in self.tokenize(text)}
         indptr = bm25.scores["indptr"]
         total = len(ids)
@@ -210,5 +210,4 @@ class KeywordIndex:
             return math.log(1 + (total - df + 0.5) / (df + 0.5))
 
         weights = {t: idf(t) for t in words}
-        known = sum(t in bm25.vocab_dict for t in words) / len(words)
-        return sum(w for t, w in weights.items() if t in present) / sum(weights.values()), known
+        return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
