@@ -51,6 +51,7 @@ class Retrieval:
     top_similarity: float
     coverage: float = 0.0
     known: float = 0.0
+    version: int = 0
 
 
 def _section(p: Passage) -> str | None:
@@ -90,9 +91,12 @@ class HybridRetriever(BaseRetriever):
         for rank, khit in enumerate(keyword):
             fused[khit.passage_id] = fused.get(khit.passage_id, 0.0) + keyword_weight / (w.rrf_k + rank + 1)
         ranked = sorted(fused, key=lambda pid: (-fused[pid], pid))
-        rows = self.index.catalog.passages_by_id(ranked)
-        redirects = {r.answer_id for r in rows.values() if r.answer_id and r.answer_id not in rows}
-        rows.update(self.index.catalog.passages_by_id(redirects))
+        catalog = self.index.catalog
+        with catalog.snapshot():  # every hit from one committed state: no half-replaced document
+            version = catalog.version
+            rows = catalog.passages_by_id(ranked)
+            redirects = {r.answer_id for r in rows.values() if r.answer_id and r.answer_id not in rows}
+            rows.update(catalog.passages_by_id(redirects))
         hits: list[Hit] = []
         seen: set[str] = set()
         for pid in ranked:
@@ -110,7 +114,7 @@ class HybridRetriever(BaseRetriever):
             if len(hits) == k:
                 break
         coverage = self.index.keyword.coverage(query, [h.passage.embed_text for h in hits[:3]])
-        return Retrieval(hits, max(dense_score.values(), default=0.0), coverage, known)
+        return Retrieval(hits, max(dense_score.values(), default=0.0), coverage, known, version)
 
     def _get_relevant_documents(self, query: str, *,
                                 run_manager: CallbackManagerForRetrieverRun) -> list[Document]:

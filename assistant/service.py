@@ -89,13 +89,12 @@ class Assistant:
             raise StoreError(
                 f"the index in {self.index.data_dir} is empty: add documents with `vraagbaak ingest PATH`")
         self.index.check_readable()
-        version = self.index.catalog.version
         query = self.rewriter.rewrite(question, history) if history else question
         language = detect(query)
         retrieval_started = time.perf_counter()
         retrieval = self.retriever.retrieve(query, k or self.top_k, sources)
         hits = retrieval.hits
-        base = dict(question=question, retrieved=hits, query=query, index_version=version,
+        base = dict(question=question, retrieved=hits, query=query, index_version=retrieval.version,
                     backend=self.answerer.name, relevance=retrieval.top_similarity, coverage=retrieval.coverage,
                     extra={"retrieval_seconds": round(time.perf_counter() - retrieval_started, 4)})
         if not hits or not self.refusal.answerable(retrieval.top_similarity, retrieval.coverage, retrieval.known):

@@ -38,7 +38,8 @@ QUESTIONS = [SEED_QUESTION, NEW_QUESTION, "Hoeveel voertuigen heeft de politie?"
              "Wat is de budgettaire impact?", "Welke maatregelen neemt de minister?"]
 
 # Asks the questions over and over in its own process; per answer it prints the hits and, read in
-# one catalog snapshot, the complete passage set of every document a hit came from.
+# one later catalog snapshot (its version printed too), the complete passage set of every document
+# a hit came from.
 READER = r'''
 import json, sys
 from pathlib import Path
@@ -56,9 +57,10 @@ while not last_round:
         answer = a.ask(q)
         hits = [[h.passage.source, h.passage_id] for h in answer.retrieved]
         with a.index.catalog.snapshot():
+            seen_at = a.index.catalog.version
             sets = {s: sorted(a.index.catalog.passage_ids(s)) for s, _ in hits}
             documents = a.index.catalog.documents()
-        print(json.dumps({"q": q, "version": answer.index_version, "hits": hits, "sets": sets,
+        print(json.dumps({"q": q, "version": answer.index_version, "hits": hits, "sets": sets, "sets_version": seen_at,
                           "recorded": {s: documents[s].passages for s in sets if s in documents},
                           "last": last_round}), flush=True)
 '''
@@ -123,13 +125,20 @@ def test_reader_process_keeps_answering_and_never_sees_half_a_document(
     versions = [a["version"] for a in answers]
     assert versions == sorted(versions) and versions[-1] == final.index.catalog.version
     assert any(first_version < v < versions[-1] for v in versions), "answers between two commits"
+    same_state = 0
     for answer in answers:
         for source, ids in answer["sets"].items():
             # at every moment a document is either completely old or completely new
             assert set(ids) in (before.get(source), after.get(source)), source
             assert answer["recorded"][source] == len(ids)
         for source, passage_id in answer["hits"]:
-            assert passage_id in answer["sets"][source]
+            # every hit is a passage of a complete version of its document
+            assert passage_id in before.get(source, set()) | after.get(source, set()), source
+        if answer["sets_version"] == answer["version"]:  # no commit between answer and check
+            same_state += 1
+            for source, passage_id in answer["hits"]:
+                assert passage_id in answer["sets"][source], source
+    assert same_state >= len(QUESTIONS), "hits checked against the state they were read in"
     last = {a["q"]: a for a in answers if a["last"]}
     assert last[NEW_QUESTION]["hits"][0][0] == str(docs / "kabelbaan.txt"), "new documents are seen"
 

@@ -113,7 +113,13 @@ class Catalog:
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        """A read transaction: every query inside sees one committed state (WAL snapshot)."""
+        """A read transaction: every query inside sees one committed state (WAL snapshot).
+
+        Nested inside another transaction on this thread, it joins that one.
+        """
+        if self._db.in_transaction:
+            yield
+            return
         self._db.execute("BEGIN")
         try:
             yield
