@@ -102,16 +102,24 @@ def ask(
     data_dir: DataDir = None,
     as_json: JsonOut = False,
     stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is written.")] = False,
+    within: Annotated[list[Path] | None, typer.Option(
+        "--in", help="Only from this document or folder (repeatable).")] = None,
+    year: Annotated[list[str] | None, typer.Option(
+        "--year", help="Only from documents dated in this year (repeatable).")] = None,
+    doc_type: Annotated[list[str] | None, typer.Option(
+        "--type", help="Only from documents of this type: txt, md, pdf, docx, html (repeatable).")] = None,
 ) -> None:
     """Answer a question from the indexed documents, with numbered citations."""
     from assistant.answer import Answer
+    from assistant.scope import Scope
     from assistant.service import Token
 
     settings = settings_from(data_dir)
     try:
+        scope = Scope.of([str(p.expanduser().resolve()) for p in within or []], year or [], doc_type or [])
         assistant = build(settings)
         answer = None
-        for event in assistant.ask_stream(question, k):
+        for event in assistant.ask_stream(question, k, scope):
             if isinstance(event, Token) and stream and not as_json:
                 sys.stdout.write(event.text)
                 sys.stdout.flush()

@@ -14,8 +14,10 @@ from assistant.followup import Rewriter, RuleRewriter
 from assistant.language import detect
 from assistant.refusal import RefusalPolicy
 from assistant.retrieval import HybridRetriever
+from assistant.scope import Scope
 from ingest.pipeline import Ingestor, IngestReport, Progress
 from vectorstore.index import PassageIndex
+from vectorstore.records import DocumentRecord
 
 REFUSAL = {
     "nl": "De documenten bevatten geen antwoord op deze vraag. Hieronder staan de passages die er het dichtst bij komen.",
@@ -49,6 +51,16 @@ class Assistant:
         self.refusal = refusal
         self.max_question_chars = max_question_chars
         self.top_k = top_k
+        self._documents: tuple[int, dict[str, DocumentRecord]] = (-1, {})
+
+    def documents(self) -> dict[str, DocumentRecord]:
+        """The indexed documents, read again only after a commit (scoping asks on every question)."""
+        version, documents = self._documents
+        if version != self.index.catalog.version:
+            with self.index.catalog.snapshot():
+                version, documents = self.index.catalog.version, self.index.catalog.documents()
+            self._documents = (version, documents)  # one assignment: threads see old or new, whole
+        return documents
 
     def warm_up(self) -> None:
         """Load the embedding model and the keyword index now rather than on the first question."""
@@ -66,19 +78,19 @@ class Assistant:
                 f"{self.max_question_chars:,} (VRAAGBAAK_MAX_QUESTION_CHARS)")
         return question
 
-    def ask(self, question: str, k: int | None = None, sources: Sequence[str] | None = None,
+    def ask(self, question: str, k: int | None = None, scope: Scope | None = None,
             history: Sequence[tuple[str, str]] | None = None) -> Answer:
         """Answer ``question`` in one go (``history``: earlier (question, answer) turns, oldest first)."""
         answer: Answer | None = None
-        for event in self.ask_stream(question, k, sources, history):
+        for event in self.ask_stream(question, k, scope, history):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, k: int | None = None, sources: Sequence[str] | None = None,
+    def ask_stream(self, question: str, k: int | None = None, scope: Scope | None = None,
                    history: Sequence[tuple[str, str]] | None = None) -> Iterator[Token | Answer]:
-        """Stream answer tokens, then the final checked ``Answer``.
+        """Stream answer tokens, then the final checked ``Answer``; ``scope`` restricts the documents.
 
         A follow-up ("En in 2016?") is first rewritten into a standalone query from ``history``
         (earlier (question, answer) turns, oldest first); the Answer's ``query`` holds it.
@@ -89,6 +101,7 @@ class Assistant:
             raise StoreError(
                 f"the index in {self.index.data_dir} is empty: add documents with `vraagbaak ingest PATH`")
         self.index.check_readable()
+        sources = scope.select(self.documents()) if scope else None
         query = self.rewriter.rewrite(question, history) if history else question
         language = detect(query)
         retrieval_started = time.perf_counter()

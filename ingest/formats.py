@@ -36,6 +36,7 @@ from pypdf import PdfReader
 from pypdf.errors import DeprecationError, PyPdfError
 
 from assistant.errors import IngestError
+from ingest.metadata import declared_date
 
 RawHeading = tuple[int, int, int, str]
 
@@ -64,6 +65,7 @@ class Extracted(NamedTuple):
     title: str
     headings: tuple[RawHeading, ...] = ()
     page_starts: tuple[int, ...] = ()
+    date: str | None = None  # the date the format's own metadata gives, ISO
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
@@ -133,6 +135,7 @@ def extract_pdf(path: Path, data: bytes) -> Extracted:
         pages = [newlines(page.extract_text() or "") for page in reader.pages]
         meta = reader.metadata
         title = (meta.title or "") if meta is not None else ""
+        created = declared_date(meta.get("/CreationDate")) if meta is not None else None
     except _PDF_ERRORS as e:
         raise IngestError(f"{path}: corrupt PDF ({type(e).__name__}: {e})") from e
     if not any(page.strip() for page in pages):
@@ -141,7 +144,7 @@ def extract_pdf(path: Path, data: bytes) -> Extracted:
     for page in pages:
         starts.append(pos)
         pos += len(page) + 2
-    return Extracted("\n\n".join(pages), _squash(str(title)), page_starts=tuple(starts))
+    return Extracted("\n\n".join(pages), _squash(str(title)), page_starts=tuple(starts), date=created)
 
 
 def _decrypt(path: Path, reader: PdfReader) -> None:
@@ -159,10 +162,11 @@ def extract_docx(path: Path, data: bytes) -> Extracted:
         document = docx.Document(io.BytesIO(data))
         lines = list(_docx_lines(document.iter_inner_content()))
         title = document.core_properties.title or ""
+        created = declared_date(document.core_properties.created)
     except _DOCX_ERRORS as e:
         raise IngestError(f"{path}: corrupt DOCX ({type(e).__name__}: {e})") from e
     text, headings = _assemble(lines)
-    return Extracted(text, _squash(title) or (headings[0][3] if headings else ""), headings)
+    return Extracted(text, _squash(title) or (headings[0][3] if headings else ""), headings, date=created)
 
 
 def _docx_lines(blocks: Iterable[Paragraph | Table]) -> Iterator[tuple[str, int | None]]:
@@ -198,6 +202,7 @@ def extract_html(path: Path, markup: str) -> Extracted:
         soup = BeautifulSoup(markup, "html.parser")
         title_tag = soup.find("title")
         title = _squash(title_tag.get_text()) if title_tag else ""
+        published = _html_date(soup)
         for tag in soup.find_all(_DROP):
             if not tag.decomposed:
                 tag.decompose()
@@ -209,7 +214,23 @@ def extract_html(path: Path, markup: str) -> Extracted:
     except (ParserRejectedMarkup, RecursionError) as e:
         raise IngestError(f"{path}: cannot parse HTML ({type(e).__name__}: {e})") from e
     text, headings = _assemble(walker.lines)
-    return Extracted(text, title, headings)
+    return Extracted(text, title, headings, date=published)
+
+
+_HTML_DATE_META = ("date", "dcterms.date", "dc.date", "dcterms.created", "dc.date.issued",
+                   "article:published_time", "citation_date", "citation_publication_date")
+
+
+def _html_date(soup: BeautifulSoup) -> str | None:
+    """The date a ``<meta>`` declares (name or property), else the first ``<time datetime>``."""
+    for tag in soup.find_all("meta"):
+        key = str(tag.get("name") or tag.get("property") or "").casefold()
+        if key in _HTML_DATE_META:
+            found = declared_date(str(tag.get("content") or ""))
+            if found:
+                return found
+    time_tag = soup.find("time", attrs={"datetime": True})
+    return declared_date(str(time_tag["datetime"])) if isinstance(time_tag, Tag) else None
 
 
 def _inline(tag: Tag) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from assistant.errors import IngestError
 from ingest import formats
+from ingest.metadata import text_date
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".pdf", ".docx", ".html", ".htm")
 _DOC_TYPES = {
@@ -56,6 +57,7 @@ class LoadedDocument:
     encoding: str | None = None
     page_starts: tuple[int, ...] = ()
     headings: tuple[Heading, ...] = ()
+    date: str | None = None  # ISO date, month or year the document states; None when it states none
 
     def page_at(self, offset: int) -> int | None:
         """1-based page holding ``offset``, or None for documents without pages.
@@ -100,7 +102,8 @@ def load(path: Path) -> LoadedDocument:
     if not extracted.text.strip():
         raise IngestError(f"{source}: no text in document (only markup, images or empty paragraphs)")
     headings = tuple(Heading(*raw) for raw in extracted.headings)
-    return _document(source, extracted.text, extracted.title, doc_type, encoding, extracted.page_starts, headings)
+    return _document(source, extracted.text, extracted.title, doc_type, encoding, extracted.page_starts,
+                     headings, extracted.date)
 
 
 def _read(source: Path) -> bytes:
@@ -132,9 +135,12 @@ def _document(
     encoding: str | None,
     page_starts: tuple[int, ...] = (),
     headings: tuple[Heading, ...] = (),
+    declared: str | None = None,
 ) -> LoadedDocument:
     title = title.strip()[:_MAX_TITLE] or _first_line(text) or source.stem
-    return LoadedDocument(str(source), text, title, doc_type, encoding, page_starts, headings)
+    # the date the text states beats the format's (often the converter's); see ingest.metadata
+    date = text_date(text) or declared
+    return LoadedDocument(str(source), text, title, doc_type, encoding, page_starts, headings, date)
 
 
 def _first_line(text: str) -> str:

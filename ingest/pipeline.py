@@ -16,6 +16,7 @@ from pathlib import Path
 from assistant.errors import IngestError
 from ingest.chunking import Chunker
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, load
+from ingest.metadata import RULES_VERSION
 from ingest.passage import Passage
 from vectorstore.index import PassageIndex
 from vectorstore.records import Catalog, DocumentRecord, StoredPassage
@@ -115,6 +116,7 @@ class Ingestor:
             # a document some of whose vectors are gone is forgotten and, if its file is still
             # there, indexed again below: never presented as complete
             self.remove_sources(sorted(self.index.sweep_orphans()))
+            self._refresh_metadata()
             files, report.failed = collect(roots)
             known = self.index.catalog.documents()
             by_hash: dict[str, list[str]] = {}
@@ -151,6 +153,26 @@ class Ingestor:
             self.index.catalog.record_run(started, report.seconds, report.to_json(),
                                           asdict(self.index.settings))
         return report
+
+    def _refresh_metadata(self) -> None:
+        """Read the dates of documents indexed under older metadata rules (once per rules version).
+
+        Only loading, no embedding: a file that cannot be loaded now keeps what it had and is
+        reported by the ingest that re-indexes it.
+        """
+        catalog = self.index.catalog
+        if catalog.get_meta("metadata_rules") == str(RULES_VERSION):
+            return
+        dates: dict[str, str | None] = {}
+        for source in catalog.documents():
+            try:
+                dates[source] = load(Path(source)).date
+            except (IngestError, OSError):
+                continue
+        if dates:
+            with catalog.transaction() as db:
+                Catalog.set_dates(db, dates)
+        catalog.set_meta("metadata_rules", str(RULES_VERSION))
 
     def remove_sources(self, sources: list[str]) -> int:
         """Forget documents (catalog first, then their vectors); return how many were indexed."""
@@ -232,7 +254,8 @@ class Ingestor:
                     metas.append({"source": passage.source, "kind": passage.kind})
             doc = pending.doc
             record = DocumentRecord(doc.source, pending.content_hash, doc.title, doc.doc_type,
-                                    doc.encoding, pending.size, pending.mtime, len(rows), time.time())
+                                    doc.encoding, pending.size, pending.mtime, len(rows), time.time(),
+                                    doc.date)
             rows_by_doc.append((record, rows))
         self.index.dense.add(ids, texts, metas)
         report.embedded += len(ids)

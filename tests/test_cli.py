@@ -76,6 +76,19 @@ def test_empty_and_huge_questions_are_refused_clearly(env: dict[str, str], docs:
     assert code == 1 and "characters long" in err
 
 
+def test_ask_within_a_folder_year_or_type(env: dict[str, str], docs: Path) -> None:
+    invoke(env, "ingest", str(docs))
+    code, out, _ = invoke(env, "ask", SEED_QUESTION, "--json", "--in", str(docs), "--type", "txt")
+    assert code == 0 and "75.000" in json.loads(out)["answer"]
+    code, out, _ = invoke(env, "ask", SEED_QUESTION, "--json", "--year", "2017")
+    retrieved = json.loads(out)["retrieved"]
+    assert retrieved and all("bekamer_" in r["source"] for r in retrieved)  # the seed states no date
+    code, _, err = invoke(env, "ask", SEED_QUESTION, "--year", "2016", "--type", "txt")
+    assert code == 1 and "no indexed document is in the chosen scope (years 2016; types txt)" in err
+    code, _, err = invoke(env, "ask", SEED_QUESTION, "--year", "zeventien")
+    assert code == 1 and "'zeventien' is not a year" in err
+
+
 def test_eval_scores_gold_passages(env: dict[str, str], docs: Path, tmp_path: Path) -> None:
     invoke(env, "ingest", str(docs))
     seed_text = (docs / "000_f1983a13cfbb3364.txt").read_text(encoding="utf-8")

@@ -215,3 +215,15 @@ def test_two_sessions_keep_their_own_settings_and_chat(browser: Any, app: App) -
     assert first.locator(".vb-turn").count() == 1 and "used" in first.locator(".vb-meta").inner_text()
     first.context.close()
     second.context.close()
+
+
+def test_a_question_scoped_to_a_year_leaves_undated_documents_out(browser: Any, app: App) -> None:
+    page = open_page(browser, app, locale="en-GB")
+    page.locator("#vb-scope-years input").click()
+    page.get_by_role("option", name="2017").click()
+    page.keyboard.press("Escape")
+    turn = ask(page, SEED_QUESTION)
+    sources = turn.locator(".vb-sources").inner_text()
+    assert SEED.name not in sources and "bekamer_" in sources  # the seed states no date
+    assert "75.000" not in turn.locator(".vb-answer").inner_text()
+    page.context.close()

@@ -6,6 +6,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from bs4 import BeautifulSoup
 
 from assistant.answer import Answer, Citation
 from assistant.retrieval import Hit
@@ -28,7 +29,6 @@ from ui.i18n import TEXTS, pick_language, t
 from ui.listing import (
     DocQuery,
     documents_table_html,
-    expand_scope,
     folders,
     outermost,
     scope_choices,
@@ -89,8 +89,9 @@ def answer(text: str, hits: list[Hit], cited: list[int], **kw: object) -> Answer
                   citations=[Citation(n, hits[n - 1], True) for n in cited], retrieved=hits, **kw)  # type: ignore[arg-type]
 
 
-def record(source: str, title: str, doc_type: str = "txt", passages: int = 3, at: float = 1.7e9) -> DocumentRecord:
-    return DocumentRecord(source, "h" + source, title, doc_type, "utf-8", 10, 1.0, passages, at)
+def record(source: str, title: str, doc_type: str = "txt", passages: int = 3, at: float = 1.7e9,
+           date: str | None = None) -> DocumentRecord:
+    return DocumentRecord(source, "h" + source, title, doc_type, "utf-8", 10, 1.0, passages, at, date)
 
 
 # -- escaping -------------------------------------------------------------------------------------
@@ -332,6 +333,16 @@ def test_listing_filters_by_type_and_sorts() -> None:
     assert newest.title.startswith("Document 00029")
 
 
+def test_listing_shows_and_sorts_by_the_date_a_document_states() -> None:
+    records = [record("/d/a.txt", "A", date="2017-03-01"), record("/d/b.txt", "B"),
+               record("/d/c.txt", "C", date="2016")]
+    page = select_documents(records, DocQuery(sort="date", descending=True))
+    assert [r.title for r in page.rows] == ["A", "C", "B"]  # undated last when newest first
+    cells = [row.find_all("td")[2].get_text() for row in
+             BeautifulSoup(documents_table_html(page, "en"), "html.parser").find("tbody").find_all("tr")]
+    assert cells == ["2017-03-01", "2016", ""]
+
+
 def test_listing_clamps_the_page_and_rejects_unknown_sort_keys() -> None:
     assert select_documents(many(10), DocQuery(page=99)).page == 1
     assert select_documents([], DocQuery()).pages == 1
@@ -353,18 +364,6 @@ def test_scope_offers_folders_then_documents() -> None:
     choices = scope_choices([record("/c/a/x.txt", "X"), record("/c/b/y.txt", "Y"), record("/c/b/z/w.txt", "W")])
     values = [v for _, v in choices]
     assert values == ["/c/a/", "/c/b/", "/c/b/z/", "/c/b/z/w.txt", "/c/a/x.txt", "/c/b/y.txt"]
-
-
-def test_expand_scope_turns_folders_into_their_documents() -> None:
-    sources = ["/c/a/x.txt", "/c/ab/y.txt", "/c/a/sub/z.txt"]
-    assert expand_scope([], sources) is None
-    assert expand_scope(["/c/a/"], sources) == ["/c/a/sub/z.txt", "/c/a/x.txt"]
-    assert expand_scope(["/c/ab/y.txt", "/c/a/"], sources) == ["/c/ab/y.txt", "/c/a/sub/z.txt", "/c/a/x.txt"]
-
-
-def test_a_stale_scope_never_widens_to_everything() -> None:
-    assert expand_scope(["/gone/"], ["/c/a.txt"]) == ["/gone/"]
-    assert expand_scope(["/gone.txt"], ["/c/a.txt"]) == ["/gone.txt"]
 
 
 def test_sync_folders_are_the_outermost_ones() -> None:

@@ -71,10 +71,12 @@ def serve(make_assistant: Callable[..., Assistant],
         demo.close()
 
 
-def ask(url: str, question: str, scope: list[str] | None = None) -> str:
+def ask(url: str, question: str, scope: list[str] | None = None, years: list[str] | None = None,
+        types: list[str] | None = None) -> str:
     from gradio_client import Client
 
-    conversation, question_box = Client(url, verbose=False).predict(question, scope or [], api_name="/ask")
+    conversation, question_box = Client(url, verbose=False).predict(
+        question, scope or [], years or [], types or [], api_name="/ask")
     assert question_box == ""  # the box is cleared for the next question
     return str(conversation)
 
@@ -97,6 +99,18 @@ def test_scope_restricts_the_answer_to_the_chosen_documents(serve: Callable[...,
     html = ask(url, SEED_QUESTION, scope=others)
     assert SEED.name not in html and "75.000" not in html
     assert "data-source" in html  # still answers (or refuses) from the scoped documents' passages
+
+
+def test_scope_by_year_and_type_over_http(serve: Callable[..., Served], docs: Path) -> None:
+    url, assistant = serve([docs])
+    seed = next(s for s in assistant.index.catalog.documents() if s.endswith(SEED.name))
+    html = ask(url, SEED_QUESTION, years=["2017"])  # the seed states no date: it is not in 2017
+    assert SEED.name not in html and "75.000" not in html and "bekamer_" in html
+    html = ask(url, SEED_QUESTION, types=["txt"])
+    assert "75.000" in html
+    html = ask(url, SEED_QUESTION, [seed], years=["2017"])  # no document: said plainly, nothing retrieved
+    assert "no indexed document is in the chosen scope" in html and "years 2017" in html
+    assert "data-source" not in html
 
 
 def test_file_route_serves_only_ingested_files(serve: Callable[..., Served], docs: Path) -> None:

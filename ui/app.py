@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.scope import years_and_types
 from assistant.service import Assistant
 from assistant.settings import Settings
 from ingest.loaders import SUPPORTED_SUFFIXES
@@ -75,6 +76,16 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                             choices=scope_choices(catalog.documents().values()), value=[], multiselect=True,
                             allow_custom_value=True, label=t(lang, "scope"),
                             info=t(lang, "scope_info"), elem_id="vb-scope"), label="scope", info="scope_info")
+                        years, types = years_and_types(catalog.documents().values())
+                        with gr.Row():
+                            scope_years = labelled(gr.Dropdown(
+                                choices=[(str(y), str(y)) for y in years], value=[], multiselect=True,
+                                label=t(lang, "scope_years"), info=t(lang, "scope_years_info"),
+                                elem_id="vb-scope-years"), label="scope_years", info="scope_years_info")
+                            scope_types = labelled(gr.Dropdown(
+                                choices=types, value=[], multiselect=True, label=t(lang, "scope_types"),
+                                info=t(lang, "scope_types_info"), elem_id="vb-scope-types"),
+                                label="scope_types", info="scope_types_info")
                         with labelled(gr.Accordion(t(lang, "settings"), open=False, elem_id="vb-settings"),
                                       label="settings"):
                             with gr.Row():
@@ -119,7 +130,7 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             with gr.Column(scale=2, min_width=360, elem_id="vb-side"):
                 panel = gr.HTML(chat.panel(None, start), js_on_load=PANEL_JS, elem_id="vb-panel")
 
-        views = [header, table, pager, docq, scope, doc_type, report]
+        views = [header, table, pager, docq, scope, scope_years, scope_types, doc_type, report]
 
         def relabel(p: Prefs) -> list[Any]:
             updates = [gr.update(**texts(p.language)) for _, texts in labels]
@@ -143,7 +154,7 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         scores.input(Chat.set_scores, [prefs, scores], prefs, **PRIVATE).then(
             chat.render, [turns, prefs], conversation, **PRIVATE)
 
-        ask = ([question, turns, prefs, scope], [conversation, question, turns])
+        ask = ([question, turns, prefs, scope, scope_years, scope_types], [conversation, question, turns])
         # the conversation shows its own progress ("searching…", then the streaming text)
         send.click(chat.ask, *ask, api_name="ask", concurrency_limit=2, show_progress="hidden")
         question.submit(chat.ask, *ask, concurrency_limit=2, show_progress="hidden", **PRIVATE)

@@ -9,10 +9,10 @@ import gradio as gr
 
 from assistant.answer import Answer
 from assistant.errors import QuestionError, StoreError
+from assistant.scope import Scope
 from assistant.service import Assistant, Token
 from ui.format import conversation_html, panel_message
 from ui.i18n import t
-from ui.listing import expand_scope
 from ui.state import Prefs, Turn
 from ui.viewer import Target, clicked, render_panel
 
@@ -32,31 +32,35 @@ class Chat:
         """The conversation as HTML for this session's preferences."""
         return conversation_html(turns, prefs, self.assistant.index.catalog.document_count())
 
-    def ask(self, question: str, turns: list[Turn], prefs: Prefs,
-            scope: list[str] | None) -> Iterator[tuple[str, str, list[Turn]]]:
-        """Stream one answer: yields (conversation, question box, turns) as tokens arrive."""
+    def ask(self, question: str, turns: list[Turn], prefs: Prefs, paths: list[str] | None,
+            years: list[str] | None = None, types: list[str] | None = None,
+            ) -> Iterator[tuple[str, str, list[Turn]]]:
+        """Stream one answer: yields (conversation, question box, turns) as tokens arrive.
+
+        ``paths`` (documents, or folders ending in "/"), ``years`` and ``types`` scope the question.
+        """
         if not question.strip():
             yield self.render(turns, prefs), question, turns
             return
         try:
             question = self.assistant.validate(question)
+            scope = Scope.of(paths or (), years or (), types or ())
         except QuestionError as e:  # keep the question in the box so it can be fixed
             gr.Warning(str(e))
             yield self.render(turns, prefs), question, turns
             return
-        sources = expand_scope(scope, self.assistant.index.catalog.documents()) if scope else None
         turns = [*turns, Turn(question)]
         yield self.render(turns, prefs), "", turns
         text = ""
         try:
-            for event in self.assistant.ask_stream(question, prefs.k, sources, history(turns[:-1])):
+            for event in self.assistant.ask_stream(question, prefs.k, scope, history(turns[:-1])):
                 if isinstance(event, Token):
                     text += event.text
                     turns[-1] = Turn(question, partial=text)
                 elif isinstance(event, Answer):
                     turns[-1] = Turn(question, answer=event)
                 yield self.render(turns, prefs), "", turns
-        except StoreError as e:
+        except (StoreError, QuestionError) as e:  # e.g. no document in the chosen scope
             turns[-1] = Turn(question, error=str(e))
             yield self.render(turns, prefs), "", turns
 

@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from assistant.errors import VraagbaakError
+from assistant.scope import years_and_types
 from assistant.service import Assistant
 from ingest.pipeline import IngestReport
 from ui.format import header_html, report_html
@@ -65,14 +66,16 @@ class Library:
                 replace(query, page=page.page))
 
     def views(self, query: DocQuery, prefs: Prefs) -> tuple[Any, ...]:
-        """Everything that shows the index: header, table, page label, query, scope, types, last report."""
+        """Everything that shows the index: header, table, page label, query, the scope's documents,
+        years and types, the types filter, last report."""
         records = self.catalog.documents()
-        types = sorted({r.doc_type for r in records.values()})
+        years, types = years_and_types(records.values())
         runs = self.assistant.status()["runs"]
         last = runs[0] if isinstance(runs, list) and runs else None
         header = header_html(prefs.language, len(records), self.catalog.passage_count(), self.backend)
         return (header, *self.table(query, prefs),
                 gr.update(choices=scope_choices(records.values())),
+                gr.update(choices=[(str(y), str(y)) for y in years]), gr.update(choices=types),
                 gr.update(choices=[(t(prefs.language, "all_types"), ""), *[(d, d) for d in types]]),
                 report_html(last, prefs.language))
 

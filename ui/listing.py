@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -12,7 +12,7 @@ from ui.format import click_target, esc
 from ui.i18n import t
 from vectorstore.records import DocumentRecord
 
-SORT_KEYS = ("title", "source", "doc_type", "passages", "ingested_at")
+SORT_KEYS = ("title", "source", "doc_type", "date", "passages", "ingested_at")
 PER_PAGE = 25
 
 
@@ -43,6 +43,8 @@ def _sort_key(sort: str):  # type: ignore[no-untyped-def]
         return lambda r: (r.title.casefold(), r.source)
     if sort in ("passages", "ingested_at"):
         return lambda r: (getattr(r, sort), r.source)
+    if sort == "date":  # undated documents sort before the oldest date
+        return lambda r: (r.date or "", r.source)
     return lambda r: (str(getattr(r, sort)).casefold(), r.source)
 
 
@@ -74,7 +76,7 @@ def documents_table_html(page: DocPage, language: str, uploads: str = "") -> str
     if not page.rows:
         return f'<div class="vb-table-empty">{esc(t(language, "no_documents"))}</div>'
     head = "".join(f'<th scope="col"{cls}>{esc(t(language, key))}</th>' for key, cls in (
-        ("col_title", ""), ("col_type", ""), ("col_passages", ' class="vb-num"'),
+        ("col_title", ""), ("col_type", ""), ("col_date", ""), ("col_passages", ' class="vb-num"'),
         ("col_ingested", ""), ("col_actions", "")))
     rows = []
     for r in page.rows:
@@ -83,7 +85,7 @@ def documents_table_html(page: DocPage, language: str, uploads: str = "") -> str
         rows.append(
             f'<tr><td><button type="button" class="vb-link" {click_target("open", r.source)}>{esc(r.title)}</button>'
             f'<div class="vb-path">{esc(r.source)}</div></td>'
-            f'<td><span class="vb-type">{esc(r.doc_type)}</span></td>'
+            f'<td><span class="vb-type">{esc(r.doc_type)}</span></td><td class="vb-date">{esc(r.date or "")}</td>'
             f'<td class="vb-num">{r.passages:,}</td><td class="vb-date">{esc(ingested_at(r))}</td>'
             f'<td class="vb-actions"><button type="button" class="vb-btn" {click_target("open", r.source)}>'
             f'{esc(t(language, "open"))}</button> <button type="button" class="vb-btn vb-danger" '
@@ -131,22 +133,3 @@ def scope_choices(records: Iterable[DocumentRecord]) -> list[tuple[str, str]]:
     choices = [(f"📁 {folder}/", folder_value(folder)) for folder in folders(sources)]
     choices += [(f"{r.title} ({PurePath(r.source).name})", r.source) for r in docs]
     return choices
-
-
-def expand_scope(selected: Sequence[str], sources: Iterable[str]) -> list[str] | None:
-    """The document sources a scope selection means; None when nothing is selected (search all).
-
-    A selection that no longer matches any indexed document is kept as it is, so the search finds
-    nothing rather than silently widening to every document.
-    """
-    if not selected:
-        return None
-    known = sorted(sources)
-    out: dict[str, None] = {}
-    for item in selected:
-        if item.endswith("/"):
-            inside = [s for s in known if s.startswith(item)]
-            out.update(dict.fromkeys(inside or [item]))
-        else:
-            out[item] = None
-    return list(out)

@@ -67,9 +67,10 @@ class KeywordIndex:
         self.tokenize = Tokenizer()
         self._lock = threading.Lock()
         self._version = -1
-        # ids, sources and BM25 are swapped as one tuple: a search in another thread never pairs
-        # the new ids with the old BM25
-        self._state: tuple[list[str], np.ndarray, bm25s.BM25 | None] = ([], np.array([], dtype=object), None)
+        # ids, each passage's source code, the source codes and BM25 are swapped as one tuple: a
+        # search in another thread never pairs the new ids with the old BM25
+        self._state: tuple[list[str], np.ndarray, dict[str, int], bm25s.BM25 | None] = (
+            [], np.array([], dtype=np.int32), {}, None)
 
     @property
     def _file(self) -> Path:
@@ -123,7 +124,11 @@ class KeywordIndex:
         if ids:
             bm25 = bm25s.BM25()
             bm25.index(tokens, show_progress=False)
-        self._state = (ids, np.array(sources, dtype=object), bm25)
+        # sources as integer codes: masking a scope of thousands of documents is then a fast
+        # integer lookup (np.isin on 20,000 strings took over a second)
+        code_of: dict[str, int] = {}
+        codes = np.array([code_of.setdefault(s, len(code_of)) for s in sources], dtype=np.int32)
+        self._state = (ids, codes, code_of, bm25)
 
     @property
     def ids(self) -> list[str]:
@@ -162,13 +167,14 @@ class KeywordIndex:
     def search(self, query: str, k: int, sources: list[str] | None = None) -> list[KeywordHit]:
         """The ``k`` best BM25 matches, optionally only from ``sources``."""
         self.refresh()
-        ids, all_sources, bm25 = self._state
+        ids, codes, code_of, bm25 = self._state
         tokens = self.tokenize(query)
         if bm25 is None or not tokens:
             return []
         mask = None
         if sources:
-            mask = np.isin(all_sources, sources).astype(np.float32)
+            wanted = np.array([code_of[s] for s in sources if s in code_of], dtype=np.int32)
+            mask = np.isin(codes, wanted).astype(np.float32)
         known = [t for t in tokens if t in bm25.vocab_dict]
         if not known:
             return []
@@ -180,7 +186,7 @@ class KeywordIndex:
     def known_share(self, query: str) -> float:
         """Share of the query's words (stemmed, stopwords removed) that the index has seen."""
         self.refresh()
-        bm25 = self._state[2]
+        bm25 = self._state[3]
         words = set(self.tokenize(query))
         if not words or bm25 is None:
             return 0.0
@@ -196,7 +202,7 @@ class KeywordIndex:
         few words with any of them.
         """
         self.refresh()
-        ids, _, bm25 = self._state
+        ids, _, _, bm25 = self._state
         words = set(self.tokenize(query))
         if not words or bm25 is None:
             return 0.0

@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     source TEXT PRIMARY KEY, content_hash TEXT NOT NULL, title TEXT NOT NULL, doc_type TEXT NOT NULL,
     encoding TEXT, size INTEGER NOT NULL, mtime REAL NOT NULL, passages INTEGER NOT NULL,
-    ingested_at REAL NOT NULL);
+    ingested_at REAL NOT NULL, date TEXT);
 CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
 CREATE TABLE IF NOT EXISTS passages (
     id TEXT PRIMARY KEY, source TEXT NOT NULL, ord INTEGER NOT NULL, start INTEGER NOT NULL,
@@ -49,6 +49,12 @@ class DocumentRecord:
     mtime: float
     passages: int
     ingested_at: float
+    date: str | None = None  # ISO date, month or year the document states (ingest.metadata)
+
+    @property
+    def year(self) -> int | None:
+        """The year the document states, or None."""
+        return int(self.date[:4]) if self.date else None
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,17 @@ class Catalog:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a catalog written by an older vraagbaak up to this schema (idempotent)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
+        if "date" not in columns:
+            try:
+                self._db.execute("ALTER TABLE documents ADD COLUMN date TEXT")
+            except sqlite3.OperationalError as e:  # another process migrated it just now
+                if "duplicate column" not in str(e):
+                    raise
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -176,9 +193,15 @@ class Catalog:
               r.passage.section, r.passage.item, r.passage.kind, r.passage.text, r.passage.context,
               r.answer_id, int(r.dense)) for r in rows],
         )
-        db.execute("INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?)", (
+        db.execute("INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)", (
             record.source, record.content_hash, record.title, record.doc_type, record.encoding,
-            record.size, record.mtime, record.passages, record.ingested_at))
+            record.size, record.mtime, record.passages, record.ingested_at, record.date))
+
+    @staticmethod
+    def set_dates(db: sqlite3.Connection, dates: dict[str, str | None]) -> None:
+        """Within a transaction: record the dates documents state (metadata read again)."""
+        db.executemany("UPDATE documents SET date = ? WHERE source = ?",
+                       [(d, source) for source, d in dates.items()])
 
     @staticmethod
     def remove_document(db: sqlite3.Connection, source: str) -> None:

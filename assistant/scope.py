@@ -1,0 +1,100 @@
+"""What a question may draw on: chosen documents or folders, years, file types.
+
+The parts combine with AND, the values within a part with OR; an empty part does not restrict.
+A year only matches documents that state a date (``ingest.metadata``): "where known".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+from assistant.errors import QuestionError
+from vectorstore.records import DocumentRecord
+
+
+class ScopeError(QuestionError):
+    """No indexed document is in the chosen scope."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A restriction of the documents a question is answered from."""
+
+    paths: tuple[str, ...] = ()  # document sources, or folders (every document under them)
+    years: tuple[int, ...] = ()
+    types: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, paths: Iterable[str] = (), years: Iterable[int | str] = (),
+           types: Iterable[str] = ()) -> Scope:
+        """A scope from loose values; raise ScopeError naming a year that is not a year."""
+        parsed: list[int] = []
+        for year in years:
+            text = str(year).strip()
+            if not (text.isdigit() and len(text) == 4):
+                raise ScopeError(f"year {text!r} is not a year: use four digits, e.g. 2017")
+            parsed.append(int(text))
+        return cls(tuple(dict.fromkeys(paths)), tuple(sorted(set(parsed))),
+                   tuple(sorted({t.strip().lstrip(".").lower() for t in types if t.strip()})))
+
+    def __bool__(self) -> bool:
+        return bool(self.paths or self.years or self.types)
+
+    def matches(self, record: DocumentRecord) -> bool:
+        """True when ``record`` is in scope."""
+        if self.types and record.doc_type not in self.types:
+            return False
+        if self.years and record.year not in self.years:
+            return False
+        if self.paths and not _within(record.source, self._wanted_paths):
+            return False
+        return True
+
+    @cached_property
+    def _wanted_paths(self) -> frozenset[str]:
+        return frozenset(path.rstrip("/" + os.sep) or "/" for path in self.paths)
+
+    def select(self, documents: Mapping[str, DocumentRecord]) -> list[str] | None:
+        """The sources in scope, in path order; None when that is every document (search all).
+
+        Raise ScopeError when none is: an answer from outside the chosen scope would look right
+        and be wrong.
+        """
+        if not self:
+            return None
+        chosen = sorted(s for s, record in documents.items() if self.matches(record))
+        if not chosen:
+            raise ScopeError(f"no indexed document is in the chosen scope ({self.describe()})")
+        return None if len(chosen) == len(documents) else chosen
+
+    def describe(self) -> str:
+        """The scope in words, for messages."""
+        parts = []
+        if self.paths:
+            parts.append("documents/folders " + ", ".join(self.paths))
+        if self.years:
+            parts.append("years " + ", ".join(map(str, self.years)))
+        if self.types:
+            parts.append("types " + ", ".join(self.types))
+        return "; ".join(parts) or "everything"
+
+
+def _within(source: str, paths: frozenset[str]) -> bool:
+    """``source`` is one of ``paths`` or lies in a folder among them (a set lookup per parent)."""
+    if source in paths:
+        return True
+    at = len(source)
+    while (at := max(source.rfind("/", 0, at), source.rfind(os.sep, 0, at))) > 0:
+        if source[:at] in paths:
+            return True
+    return at == 0 and "/" in paths
+
+
+def years_and_types(documents: Iterable[DocumentRecord]) -> tuple[list[int], list[str]]:
+    """The years (newest first) and file types the indexed documents have: the scope's choices."""
+    records = list(documents)
+    years = sorted({r.year for r in records if r.year is not None}, reverse=True)
+    return years, sorted({r.doc_type for r in records})
