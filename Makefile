@@ -33,8 +33,10 @@ run: ingest-samples
 test: setup-test browser
 	$(BIN)/python -m pytest
 
-lint:
-	$(BIN)/python -m ruff check assistant ingest vectorstore ui
+lint: setup
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ruff check assistant ingest vectorstore ui tests benchmarks scripts
+	$(BIN)/python -m mypy assistant ingest vectorstore ui
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR)

@@ -54,7 +54,8 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "retrieved": [h.to_json() for h in self.retrieved],
             "query": self.query, "backend": self.backend, "error": self.error,
-            "relevance": round(self.relevance, 6), "coverage": round(self.coverage, 4), "index_version": self.index_version,
+            "relevance": round(self.relevance, 6), "coverage": round(self.coverage, 4),
+            "index_version": self.index_version,
             "seconds": round(self.seconds, 4),
         }
 

@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from assistant.errors import VraagbaakError
 from assistant.settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Ask questions over your documents, with cited sources.")
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Ask questions over your documents, with cited sources.")
 err = Console(stderr=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="VRAAGBAAK_DATA_DIR",

@@ -120,8 +120,11 @@ def embedder_dimension(embedder: Embeddings) -> int:
 
 
 class AtomicFileStore(LocalFileStore):
-    """LocalFileStore whose writes are atomic: an ingest killed mid-write leaves no truncated
-    entry that every later ingest of that text would fail to read."""
+    """LocalFileStore whose writes are atomic (write a temp file, then rename).
+
+    An ingest killed mid-write leaves no truncated entry that every later ingest of that text
+    would fail to read.
+    """
 
     def mset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
         """Write each value to a temp file beside its key, then rename it into place."""

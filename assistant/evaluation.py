@@ -45,7 +45,7 @@ def read_questions(path: Path) -> list[dict[str, Any]]:
 
 
 def is_hit(item: dict[str, Any], gold: dict[str, Any]) -> bool:
-    """Does a retrieved passage (``source``/``start``/``end``) count as the gold answer passage?"""
+    """Whether a retrieved passage (``source``/``start``/``end``) counts as the gold answer passage."""
     if Path(str(item["source"])).stem != gold["gold_doc"]:
         return False
     start, end = int(item["start"]), int(item["end"])

@@ -1,5 +1,7 @@
-"""Hybrid retrieval: dense (Chroma) and keyword (BM25) legs, weighted rank fusion, and the
-structure-aware step that returns an answer passage where a question passage matched."""
+"""Hybrid retrieval: dense (Chroma) and keyword (BM25) legs, weighted rank fusion.
+
+The structure-aware step returns an answer passage where a question passage matched.
+"""
 
 from __future__ import annotations
 

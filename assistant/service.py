@@ -20,7 +20,8 @@ from vectorstore.index import PassageIndex
 from vectorstore.records import DocumentRecord
 
 REFUSAL = {
-    "nl": "De documenten bevatten geen antwoord op deze vraag. Hieronder staan de passages die er het dichtst bij komen.",
+    "nl": ("De documenten bevatten geen antwoord op deze vraag. "
+           "Hieronder staan de passages die er het dichtst bij komen."),
     "en": "The documents do not contain an answer to this question. The closest passages are shown below.",
 }
 BACKEND_FAILED = {

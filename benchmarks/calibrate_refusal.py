@@ -29,7 +29,8 @@ def signals(data_dir: Path, files: list[Path]) -> list[dict[str, object]]:
     for number, path in enumerate(files):
         for record in read_questions(path):
             r = assistant.retriever.retrieve(record["question"], assistant.top_k)
-            out.append({"id": record["id"], "set": record["set"], "file": number, "answerable": record.get("answerable", True),
+            out.append({"id": record["id"], "set": record["set"], "file": number,
+                        "answerable": record.get("answerable", True),
                         "similarity": r.top_similarity, "coverage": r.coverage, "known": r.known})
     return out
 
@@ -60,8 +61,9 @@ def main() -> None:
     if args.features:
         args.features.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     current = RefusalPolicy()
-    print("current defaults: %s -> answered %.3f, refused %.3f, other answerable sets answered %.3f"
-          % (current, *rates(current, rows)))
+    answered, refused, others = rates(current, rows)
+    print(f"current defaults: {current} -> answered {answered:.3f}, refused {refused:.3f}, "
+          f"other answerable sets answered {others:.3f}")
     grid = itertools.product([x / 100 for x in range(84, 95)], [x / 100 for x in range(78, 88)],
                              [x / 20 for x in range(4, 16)], [x / 100 for x in range(80, 89)],
                              [0.5, 0.6, 0.7, 0.8, 0.9])

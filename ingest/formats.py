@@ -1,11 +1,11 @@
-"""Byte decoding and text extraction for PDF, DOCX and HTML, used by :mod:`ingest.loaders`.
+r"""Byte decoding and text extraction for PDF, DOCX and HTML, used by :mod:`ingest.loaders`.
 
-The extracted text only ever uses ``"\\n"`` as line break. Its layout, which every offset depends on:
+The extracted text only ever uses ``"\n"`` as line break. Its layout, which every offset depends on:
 
-* PDF: each page's ``page.extract_text()``, pages joined with ``"\\n\\n"``; ``page_starts[i]`` is the
+* PDF: each page's ``page.extract_text()``, pages joined with ``"\n\n"``; ``page_starts[i]`` is the
   offset where page ``i + 1`` starts (an empty page still gets a start).
 * DOCX and HTML: one line per block (paragraph, list item, table row with its cells joined by
-  ``" | "``), lines joined with ``"\\n"`` and a blank line before each heading that is not the first
+  ``" | "``), lines joined with ``"\n"`` and a blank line before each heading that is not the first
   line. A heading is always a single line; it is returned as ``(start, end, level, title)`` with
   ``text[start:end] == title``. Runs of whitespace inside a line are squashed to one space, except
   inside HTML ``<pre>``. HTML loses ``script``, ``style``, ``noscript``, ``template``, ``svg`` and
@@ -101,7 +101,7 @@ def decode_html(data: bytes) -> tuple[str, str]:
 
 
 def newlines(text: str) -> str:
-    """Translate ``\\r\\n`` and lone ``\\r`` to ``\\n``, as Python's universal-newlines mode does."""
+    r"""Translate ``\r\n`` and lone ``\r`` to ``\n``, as Python's universal-newlines mode does."""
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

@@ -1,14 +1,14 @@
-"""File → text, per type (txt, md, pdf, docx, html), with page starts and headings.
+r"""File → text, per type (txt, md, pdf, docx, html), with page starts and headings.
 
 Every offset in the index points into ``LoadedDocument.text``; what that text is, per type:
 
 * ``.txt``, ``.md``, ``.markdown``: the file's bytes decoded as UTF-8 (a BOM is dropped), else cp1252,
-  else latin-1, with ``\\r\\n`` and lone ``\\r`` translated to ``\\n`` exactly like Python's universal
+  else latin-1, with ``\r\n`` and lone ``\r`` translated to ``\n`` exactly like Python's universal
   newlines, and nothing else changed. So ``open(doc.source, encoding=doc.encoding).read() == doc.text``.
   ``encoding`` is "utf-8", "cp1252" or "latin-1", or "utf-8-sig" for a UTF-8 file that starts with a
-  BOM (so the equality above still holds: plain "utf-8" would keep the BOM as ``"\\ufeff"``).
+  BOM (so the equality above still holds: plain "utf-8" would keep the BOM as ``"\ufeff"``).
 * ``.pdf``, ``.docx``, ``.html``, ``.htm``: extracted text, laid out as described in
-  :mod:`ingest.formats` (PDF pages are joined with ``"\\n\\n"``). For HTML, ``encoding`` is the
+  :mod:`ingest.formats` (PDF pages are joined with ``"\n\n"``). For HTML, ``encoding`` is the
   codec the bytes were decoded with; for PDF and DOCX it is None.
 
 Markdown headings are ATX headings (``#`` to ``######``) outside fenced code blocks; their span
@@ -60,9 +60,9 @@ class LoadedDocument:
     date: str | None = None  # ISO date, month or year the document states; None when it states none
 
     def page_at(self, offset: int) -> int | None:
-        """1-based page holding ``offset``, or None for documents without pages.
+        r"""1-based page holding ``offset``, or None for documents without pages.
 
-        An offset in the ``"\\n\\n"`` between two pages belongs to the earlier page; an offset past
+        An offset in the ``"\n\n"`` between two pages belongs to the earlier page; an offset past
         the end belongs to the last page. A negative offset is a caller bug and raises ValueError.
         """
         if offset < 0:
@@ -91,18 +91,19 @@ def load(path: Path) -> LoadedDocument:
         if not title and doc_type == "md":
             title = _first_line(text).lstrip("#").strip()
         return _document(source, text, title, doc_type, encoding, headings=headings)
+    declared_encoding: str | None = None  # only HTML has one
     if doc_type == "html":
-        markup, encoding = formats.decode_html(data)
+        markup, declared_encoding = formats.decode_html(data)
         _check_text(source, markup)
         extracted = formats.extract_html(source, markup)
     elif doc_type == "pdf":
-        encoding, extracted = None, formats.extract_pdf(source, data)
+        extracted = formats.extract_pdf(source, data)
     else:
-        encoding, extracted = None, formats.extract_docx(source, data)
+        extracted = formats.extract_docx(source, data)
     if not extracted.text.strip():
         raise IngestError(f"{source}: no text in document (only markup, images or empty paragraphs)")
     headings = tuple(Heading(*raw) for raw in extracted.headings)
-    return _document(source, extracted.text, extracted.title, doc_type, encoding, extracted.page_starts,
+    return _document(source, extracted.text, extracted.title, doc_type, declared_encoding, extracted.page_starts,
                      headings, extracted.date)
 
 

@@ -131,18 +131,18 @@ class Ingestor:
                 except OSError as e:
                     report.failed.append({"source": source, "reason": f"cannot read file ({e.strerror})"})
                     continue
-                record = known.get(source)
-                if record is not None and record.content_hash == digest:
+                indexed = known.get(source)
+                if indexed is not None and indexed.content_hash == digest:
                     report.unchanged += 1
                     continue
                 moved_from = next((s for s in by_hash.get(digest, []) if s in gone), None)
-                if record is None and moved_from is not None:
+                if indexed is None and moved_from is not None:
                     self._rename(moved_from, source, path.stat().st_mtime)
                     gone.discard(moved_from)
                     by_hash[digest].remove(moved_from)
                     report.renamed += 1
                     continue
-                todo.append((path, digest, record is not None))
+                todo.append((path, digest, indexed is not None))
             self._write(todo, report, progress)
             if sync:
                 doomed = [s for s in gone if any(_under(s, root) for root in roots)]
@@ -240,7 +240,9 @@ class Ingestor:
         """Vectors first, then one catalog transaction, then drop the replaced vectors."""
         catalog = self.index.catalog
         rows_by_doc: list[tuple[DocumentRecord, list[StoredPassage]]] = []
-        ids, texts, metas = [], [], []
+        ids: list[str] = []
+        texts: list[str] = []
+        metas: list[dict[str, str | int]] = []
         for pending in batch:
             rows = []
             for order, passage in enumerate(pending.passages):

@@ -51,7 +51,8 @@ def test_question_part_match_returns_the_answer_passage(
     a = make_assistant()
     a.ingest([docs])
     # verbatim text of the seed's question preamble: the hit must be an answer passage
-    hits = a.retriever.retrieve("resolutie bestrijding van gewelddadige radicalisering sekten totalitaire ideologieen", 3).hits
+    preamble = "resolutie bestrijding van gewelddadige radicalisering sekten totalitaire ideologieen"
+    hits = a.retriever.retrieve(preamble, 3).hits
     assert hits[0].passage.kind == "answer"
     assert Path(hits[0].passage.source).name == SEED.name
 

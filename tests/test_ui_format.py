@@ -98,7 +98,8 @@ def record(source: str, title: str, doc_type: str = "txt", passages: int = 3, at
 
 def test_esc_escapes_markup_and_both_quotes() -> None:
     assert esc(HOSTILE) == ("Before &lt;script&gt;window.__pwned=1&lt;/script&gt; middle &lt;img src=x "
-                            "onerror=&quot;window.__pwned=1&quot;&gt; after &amp; &quot;quotes&quot; &#x27;single&#x27;")
+                            "onerror=&quot;window.__pwned=1&quot;&gt; after &amp; &quot;quotes&quot; "
+                            "&#x27;single&#x27;")
 
 
 def test_passage_text_file_name_and_title_are_shown_as_text() -> None:

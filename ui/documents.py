@@ -66,8 +66,11 @@ class Library:
                 replace(query, page=page.page))
 
     def views(self, query: DocQuery, prefs: Prefs) -> tuple[Any, ...]:
-        """Everything that shows the index: header, table, page label, query, the scope's documents,
-        years and types, the types filter, last report."""
+        """Everything that shows the index.
+
+        Header, table, page label, query, the scope's documents, years and types, the types
+        filter, the last report.
+        """
         records = self.catalog.documents()
         years, types = years_and_types(records.values())
         runs = self.assistant.status()["runs"]

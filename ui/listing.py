@@ -89,7 +89,8 @@ def documents_table_html(page: DocPage, language: str, uploads: str = "") -> str
             f'<td class="vb-num">{r.passages:,}</td><td class="vb-date">{esc(ingested_at(r))}</td>'
             f'<td class="vb-actions"><button type="button" class="vb-btn" {click_target("open", r.source)}>'
             f'{esc(t(language, "open"))}</button> <button type="button" class="vb-btn vb-danger" '
-            f'{click_target("remove", r.source)} data-confirm="{confirm}">{esc(t(language, "remove"))}</button></td></tr>')
+            f'{click_target("remove", r.source)} data-confirm="{confirm}">'
+            f'{esc(t(language, "remove"))}</button></td></tr>')
     return (f'<table class="vb-docs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 

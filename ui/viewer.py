@@ -12,7 +12,6 @@ from ui.format import DocumentView, panel_html, panel_message
 from ui.i18n import t
 from vectorstore.records import Catalog
 
-
 Target = tuple[str, object, object]
 
 

@@ -12,7 +12,6 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.errors import EmbedderMismatchError, StoreError
 
-
 _FILTER_SOURCES = 500  # a scope wider than this searches everything first, then filters
 _OVERFETCH = 4
 

@@ -231,7 +231,8 @@ class Catalog:
         for at in range(0, len(wanted), 500):
             chunk = wanted[at:at + 500]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT p.*, d.title, d.doc_type FROM passages p JOIN documents d USING (source) WHERE p.id IN ({marks})"
+            sql = ("SELECT p.*, d.title, d.doc_type FROM passages p JOIN documents d USING (source) "
+                   f"WHERE p.id IN ({marks})")
             for row in self._db.execute(sql, chunk):
                 out[row[0]] = _row(row)
         return out
