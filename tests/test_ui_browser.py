@@ -227,3 +227,19 @@ def test_a_question_scoped_to_a_year_leaves_undated_documents_out(browser: Any, 
     assert SEED.name not in sources and "bekamer_" in sources  # the seed states no date
     assert "75.000" not in turn.locator(".vb-answer").inner_text()
     page.context.close()
+
+
+def test_ask_about_one_document_from_the_documents_tab(browser: Any, app: App) -> None:
+    page = open_page(browser, app)
+    other = SMALL_SET[0]
+    tab(page, "Documenten")
+    page.fill("#vb-search textarea, #vb-search input", other.stem)
+    page.wait_for_function("document.querySelectorAll('#vb-documents tbody tr').length === 1")
+    page.locator("#vb-documents button[data-action=scope]").click()
+    page.get_by_role("tab", name="Vragen", selected=True).wait_for()  # back on the chat tab
+    assert other.name in page.locator("#vb-scope").inner_text()  # the picker shows the choice
+    turn = ask(page, SEED_QUESTION)
+    cards = turn.locator(".vb-sources > .vb-card")
+    assert cards.count() >= 1 and all(other.name in c for c in cards.all_inner_texts())
+    assert "75.000" not in turn.locator(".vb-answer").inner_text()
+    page.context.close()

@@ -367,6 +367,20 @@ def test_scope_offers_folders_then_documents() -> None:
     assert values == ["/c/a/", "/c/b/", "/c/b/z/", "/c/b/z/w.txt", "/c/a/x.txt", "/c/b/y.txt"]
 
 
+def test_past_the_limit_the_scope_lists_folders_and_the_chosen_documents() -> None:
+    records = [record(f"/c/{d}/x{i}.txt", f"T{d}{i}") for d in "ab" for i in range(3)]
+    assert len(scope_choices(records, limit=6)) == 2 + 6
+    values = [v for _, v in scope_choices(records, keep=["/c/b/x1.txt"], limit=5)]
+    assert values == ["/c/a/", "/c/b/", "/c/b/x1.txt"]
+
+
+def test_documents_table_rows_offer_open_ask_about_and_remove() -> None:
+    parsed = parse(documents_table_html(select_documents([record("/d/a.txt", "A")], DocQuery()), "en"))
+    actions = [(a["data-action"], a["data-source"]) for tag, a in parsed.tags if "data-action" in a]
+    assert actions == [("open", "/d/a.txt"), ("open", "/d/a.txt"), ("scope", "/d/a.txt"), ("remove", "/d/a.txt")]
+    assert "Ask about this" in parsed.text
+
+
 def test_sync_folders_are_the_outermost_ones() -> None:
     assert outermost(["/c/a", "/c/a/b", "/c/ab", "/d"]) == ["/c/a", "/c/ab", "/d"]
     assert folders(["/c/a/b/x.txt", "/c/a/y.txt"]) == ["/c/a", "/c/a/b"]

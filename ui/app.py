@@ -59,7 +59,7 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         header = gr.HTML(header_html(lang), elem_id="vb-header", js_on_load=None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=420):
-                with gr.Tabs():
+                with gr.Tabs() as tabs:
                     with labelled(gr.Tab(t(lang, "tab_chat"), id="chat", elem_id="vb-tab-chat"), label="tab_chat"):
                         conversation = gr.HTML(chat.render([], start), js_on_load=CHAT_JS,
                                                elem_id="vb-conversation")
@@ -142,10 +142,10 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             return (event.then(relabel, prefs, [c for c, _ in labels], **PRIVATE)
                     .then(chat.render, [turns, prefs], conversation, **PRIVATE)
                     .then(chat.panel, [target, prefs], panel, **PRIVATE)
-                    .then(library.views, [docq, prefs], views, **PRIVATE))
+                    .then(library.views, [docq, prefs, scope], views, **PRIVATE))
 
         def after_index_change(event: Any) -> Any:
-            return (event.then(library.views, [docq, prefs], views, **PRIVATE)
+            return (event.then(library.views, [docq, prefs, scope], views, **PRIVATE)
                     .then(chat.render, [turns, prefs], conversation, **PRIVATE))
 
         follow_language(demo.load(detect_language, prefs, [prefs, language], **PRIVATE))
@@ -162,7 +162,7 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         conversation.click(chat.open, prefs, [panel, target], **PRIVATE)
         panel.click(chat.open, prefs, [panel, target], **PRIVATE)
 
-        after_index_change(table.click(library.click, prefs, [panel, target], **PRIVATE))
+        after_index_change(table.click(library.click, [prefs, scope], [panel, target, scope, tabs], **PRIVATE))
         after_index_change(upload.upload(library.upload, [upload, prefs], [report, upload], **PRIVATE))
         after_index_change(sync.click(library.sync, prefs, report, **PRIVATE))
         gr.on([search.change, doc_type.input, sort.input, descending.input], Library.query,

@@ -65,7 +65,7 @@ class Library:
                 page_label(page, prefs.language),
                 replace(query, page=page.page))
 
-    def views(self, query: DocQuery, prefs: Prefs) -> tuple[Any, ...]:
+    def views(self, query: DocQuery, prefs: Prefs, scope: list[str] | None = None) -> tuple[Any, ...]:
         """Everything that shows the index.
 
         Header, table, page label, query, the scope's documents, years and types, the types
@@ -77,7 +77,7 @@ class Library:
         last = runs[0] if isinstance(runs, list) and runs else None
         header = header_html(prefs.language, len(records), self.catalog.passage_count(), self.backend)
         return (header, *self.table(query, prefs),
-                gr.update(choices=scope_choices(records.values())),
+                gr.update(choices=scope_choices(records.values(), scope or ())),
                 gr.update(choices=[(str(y), str(y)) for y in years]), gr.update(choices=types),
                 gr.update(choices=[(t(prefs.language, "all_types"), ""), *[(d, d) for d in types]]),
                 report_html(last, prefs.language))
@@ -116,13 +116,23 @@ class Library:
         except VraagbaakError as e:
             raise gr.Error(str(e)) from e
 
-    def click(self, prefs: Prefs, evt: gr.EventData) -> tuple[Any, Any]:
-        """A table click: open the document in the side panel, or remove it from the index."""
+    def click(self, prefs: Prefs, scope: list[str] | None, evt: gr.EventData) -> tuple[Any, Any, Any, Any]:
+        """A table click: open the document in the side panel, remove it, or ask about it.
+
+        Returns the panel, the panel's target, the scope picker and the selected tab.
+        """
         action, (source, _, _) = clicked(evt)
+        records = self.catalog.documents()
         if action == "remove":
             self.remove(source, prefs)
-            return gr.skip(), gr.skip()
-        return render_panel(self.catalog, source, None, None, prefs.language), (source, None, None)
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if action == "scope" and source in records:
+            chosen = [*[s for s in scope or [] if s != source], source]
+            gr.Info(t(prefs.language, "scoped_to", title=records[source].title))
+            return (gr.skip(), gr.skip(), gr.update(choices=scope_choices(records.values(), chosen), value=chosen),
+                    gr.update(selected="chat"))
+        return (render_panel(self.catalog, source, None, None, prefs.language), (source, None, None),
+                gr.skip(), gr.skip())
 
     def remove(self, source: str, prefs: Prefs) -> None:
         """Remove one indexed document and say so; the file stays, unless it is our copy of an upload."""

@@ -12,6 +12,7 @@ from ui.format import click_target, esc
 from ui.i18n import t
 from vectorstore.records import DocumentRecord
 
+SCOPE_CHOICES = 1000  # beyond this many documents the picker lists folders; documents come from the table
 SORT_KEYS = ("title", "source", "doc_type", "date", "passages", "ingested_at")
 PER_PAGE = 25
 
@@ -88,7 +89,9 @@ def documents_table_html(page: DocPage, language: str, uploads: str = "") -> str
             f'<td><span class="vb-type">{esc(r.doc_type)}</span></td><td class="vb-date">{esc(r.date or "")}</td>'
             f'<td class="vb-num">{r.passages:,}</td><td class="vb-date">{esc(ingested_at(r))}</td>'
             f'<td class="vb-actions"><button type="button" class="vb-btn" {click_target("open", r.source)}>'
-            f'{esc(t(language, "open"))}</button> <button type="button" class="vb-btn vb-danger" '
+            f'{esc(t(language, "open"))}</button> <button type="button" class="vb-btn" '
+            f'{click_target("scope", r.source)}>{esc(t(language, "ask_within"))}</button> '
+            f'<button type="button" class="vb-btn vb-danger" '
             f'{click_target("remove", r.source)} data-confirm="{confirm}">'
             f'{esc(t(language, "remove"))}</button></td></tr>')
     return (f'<table class="vb-docs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
@@ -127,10 +130,17 @@ def folder_value(folder: str) -> str:
     return folder.rstrip("/") + "/"
 
 
-def scope_choices(records: Iterable[DocumentRecord]) -> list[tuple[str, str]]:
-    """(label, value) pairs for the scope picker: folders first, then documents by title."""
+def scope_choices(records: Iterable[DocumentRecord], keep: Iterable[str] = (),
+                  limit: int = SCOPE_CHOICES) -> list[tuple[str, str]]:
+    """(label, value) pairs for the scope picker: folders first, then documents by title.
+
+    Past ``limit`` documents only the folders are listed, plus the documents in ``keep`` (those
+    chosen): every choice goes to the browser, and 10,000 of them made the page 3× slower to
+    load. A single document is then added from the documents table ("ask about this").
+    """
     docs = sorted(records, key=lambda r: (r.title.casefold(), r.source))
-    sources = [r.source for r in docs]
-    choices = [(f"📁 {folder}/", folder_value(folder)) for folder in folders(sources)]
-    choices += [(f"{r.title} ({PurePath(r.source).name})", r.source) for r in docs]
+    choices = [(f"📁 {folder}/", folder_value(folder)) for folder in folders(r.source for r in docs)]
+    kept = set(keep)
+    listed = docs if len(docs) <= limit else [r for r in docs if r.source in kept]
+    choices += [(f"{r.title} ({PurePath(r.source).name})", r.source) for r in listed]
     return choices
