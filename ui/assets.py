@@ -119,7 +119,8 @@ table.vb-docs th { white-space: nowrap; background: transparent; text-align: lef
 table.vb-docs td { border-bottom: 1px solid var(--border-color-primary); padding: 7px 8px; vertical-align: top; }
 table.vb-docs .vb-num { text-align: right; font-variant-numeric: tabular-nums; }
 table.vb-docs .vb-date { white-space: nowrap; font-variant-numeric: tabular-nums; }
-table.vb-docs .vb-actions { white-space: nowrap; }
+table.vb-docs .vb-actions { white-space: nowrap; width: 9em; }
+table.vb-docs .vb-actions .vb-btn { display: block; width: 100%; margin: 0 0 4px; text-align: left; }
 button.vb-link { all: unset; cursor: pointer; font-weight: 600; color: var(--color-accent); }
 button.vb-link:hover, button.vb-link:focus-visible { text-decoration: underline; }
 .vb-type { font-family: var(--font-mono); font-size: .75rem; padding: 1px 6px; border-radius: 4px;
