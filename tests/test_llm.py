@@ -29,6 +29,8 @@ from assistant.service import Assistant, Token
 from assistant.settings import Settings
 from ingest.passage import Passage
 from tests.conftest import ANSWER_ALL, SEED_QUESTION
+from ui.chat import Chat
+from ui.state import Prefs
 from vectorstore.keyword import Tokenizer
 
 # MiniLM's similarities sit below the refusal thresholds calibrated for e5: answer everything here
@@ -266,6 +268,15 @@ def test_gguf_answers_through_the_assistant_with_checked_citations(
     assert answer.answered == any(c.verified for c in answer.citations)
     data = json.loads(json.dumps(answer.to_json(), ensure_ascii=False))
     assert all(isinstance(c["verified"], bool) for c in data["citations"])
+
+    # the page sends the stream at most every stream_interval seconds, and always the final answer
+    every = [turns[-1] for _, _, turns in Chat(assistant, stream_interval=0.0).ask(SEED_QUESTION, [], Prefs(), None)]
+    partial = [turn.partial for turn in every[1:-1]]  # between the question shown and the answer
+    assert len(partial) >= 3 and len(partial[-1]) > len(partial[0])  # the text grows piece by piece
+    assert all(b.startswith(a) for a, b in zip(partial, partial[1:], strict=False))
+    held = [turns[-1] for _, _, turns in Chat(assistant, stream_interval=3600.0).ask(SEED_QUESTION, [], Prefs(), None)]
+    assert len(held) == 2 and held[0].answer is None and not held[0].partial
+    assert held[1].answer is not None and held[1].answer.error is None
 
     follow = assistant.ask("En in 2016?", history=[(SEED_QUESTION, answer.answer)])
     assert follow.error is None and follow.query.strip() and follow.query != "En in 2016?"

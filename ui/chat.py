@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
@@ -25,8 +26,11 @@ def history(turns: Sequence[Turn]) -> list[tuple[str, str]]:
 class Chat:
     """The chat tab's callbacks over one (read-only, shared) assistant."""
 
-    def __init__(self, assistant: Assistant) -> None:
+    def __init__(self, assistant: Assistant, stream_interval: float = 0.1) -> None:
         self.assistant = assistant
+        # every update re-sends the conversation's HTML: a token-by-token stream is sent in
+        # pieces at most this often (seconds), never once per token
+        self.stream_interval = stream_interval
 
     def render(self, turns: Sequence[Turn], prefs: Prefs) -> str:
         """The conversation as HTML for this session's preferences."""
@@ -52,11 +56,15 @@ class Chat:
         turns = [*turns, Turn(question)]
         yield self.render(turns, prefs), "", turns
         text = ""
+        sent = time.monotonic()
         try:
             for event in self.assistant.ask_stream(question, prefs.k, scope, history(turns[:-1])):
                 if isinstance(event, Token):
                     text += event.text
                     turns[-1] = Turn(question, partial=text)
+                    if time.monotonic() - sent < self.stream_interval:
+                        continue
+                    sent = time.monotonic()
                 elif isinstance(event, Answer):
                     turns[-1] = Turn(question, answer=event)
                 yield self.render(turns, prefs), "", turns
