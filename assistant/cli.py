@@ -51,7 +51,8 @@ def fail(error: VraagbaakError) -> typer.Exit:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Files or folders (recursive). None with --sync: everything the index was built from.")] = None,
     data_dir: DataDir = None,
     sync: Annotated[bool, typer.Option("--sync", help="Remove indexed documents gone from these folders.")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index over.")] = False,
@@ -68,7 +69,13 @@ def ingest(
             def progress(done: int, total: int, source: str) -> None:
                 bar.update(task, completed=done, total=total, description=Path(source).name[:40])
 
-            report = assistant.ingest(paths, sync=sync, rebuild=rebuild, progress=progress)
+            if paths:
+                report = assistant.ingest(paths, sync=sync, rebuild=rebuild, progress=progress)
+            elif sync and not rebuild:
+                report = assistant.sync_all(progress=progress)
+            else:
+                raise typer.BadParameter("give files or folders to ingest, or --sync alone to re-read "
+                                         "everything the index was built from", param_hint="PATHS")
     except VraagbaakError as e:
         raise fail(e) from e
     if as_json:

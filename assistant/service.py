@@ -138,6 +138,10 @@ class Assistant:
         """Add, update (and with ``sync`` remove) documents."""
         return self.ingestor.run(paths, sync=sync, rebuild=rebuild, progress=progress)
 
+    def sync_all(self, progress: Progress | None = None) -> IngestReport:
+        """Re-read the folders and files the index was built from, dropping what is gone."""
+        return self.ingestor.sync_all(progress)
+
     def remove(self, path: Path) -> int:
         """Remove one document from the index."""
         return self.ingestor.remove(path)
@@ -147,4 +151,4 @@ class Assistant:
         catalog = self.index.catalog
         return {"documents": catalog.document_count(), "passages": catalog.passage_count(),
                 "embedder": self.index.settings.embedder, "data_dir": str(self.index.data_dir.resolve()),
-                "index_version": catalog.version, "runs": catalog.last_runs(5)}
+                "index_version": catalog.version, "folders": catalog.folders(), "runs": catalog.last_runs(5)}

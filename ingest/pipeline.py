@@ -118,6 +118,10 @@ class Ingestor:
             self.remove_sources(sorted(self.index.sweep_orphans()))
             self._refresh_metadata()
             files, report.failed = collect(roots)
+            if sync:  # a folder or file that is gone is what a sync removes, not a failure
+                known_roots = set(self.index.catalog.folders()) | set(self.index.catalog.documents())
+                report.failed = [f for f in report.failed
+                                 if not (f["source"] in known_roots and not Path(f["source"]).exists())]
             known = self.index.catalog.documents()
             by_hash: dict[str, list[str]] = {}
             for record in known.values():
@@ -147,6 +151,7 @@ class Ingestor:
             if sync:
                 doomed = [s for s in gone if any(_under(s, root) for root in roots)]
                 report.removed += self.remove_sources(doomed)
+            self._record_folders(roots, sync)
             self.index.keyword.persist()
             report.passages = self.index.catalog.passage_count()
             report.seconds = round(time.time() - started, 3)
@@ -173,6 +178,30 @@ class Ingestor:
             with catalog.transaction() as db:
                 Catalog.set_dates(db, dates)
         catalog.set_meta("metadata_rules", str(RULES_VERSION))
+
+    def _record_folders(self, roots: list[Path], sync: bool) -> None:
+        """Remember the folders given; a sync forgets the given folders that are gone.
+
+        A folder inside a recorded one adds nothing.
+        """
+        recorded = set(self.index.catalog.folders())
+        for root in roots:
+            if root.is_dir():
+                recorded.add(str(root))
+            elif sync:
+                recorded.discard(str(root))
+        kept = [f for f in recorded if not any(_under(f, Path(other)) for other in recorded if other != f)]
+        self.index.catalog.set_folders(kept)
+
+    def sync_all(self, progress: Progress | None = None) -> IngestReport:
+        """Re-read the recorded folders and each document ingested on its own; drop what is gone.
+
+        Never the parent folder of a document given on its own: that would add the files beside it.
+        """
+        folders = [Path(f) for f in self.index.catalog.folders()]
+        loose = [Path(s) for s in self.index.catalog.documents()
+                 if not any(_under(s, folder) for folder in folders)]
+        return self.run([*folders, *loose], sync=True, progress=progress)
 
     def remove_sources(self, sources: list[str]) -> int:
         """Forget documents (catalog first, then their vectors); return how many were indexed."""

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from tests.conftest import SEED_QUESTION
+from tests.conftest import SEED, SEED_QUESTION
 
 pytestmark = pytest.mark.slow
 ASK_KEYS = {"question", "answer", "answered", "citations", "retrieved"}
@@ -87,6 +87,17 @@ def test_ask_within_a_folder_year_or_type(env: dict[str, str], docs: Path) -> No
     assert code == 1 and "no indexed document is in the chosen scope (years 2016; types txt)" in err
     code, _, err = invoke(env, "ask", SEED_QUESTION, "--year", "zeventien")
     assert code == 1 and "'zeventien' is not a year" in err
+
+
+def test_ingest_sync_without_paths_rereads_everything_the_index_was_built_from(
+        env: dict[str, str], docs: Path) -> None:
+    assert invoke(env, "ingest", str(docs))[0] == 0
+    (docs / SEED.name).unlink()
+    code, out, err = invoke(env, "ingest", "--sync", "--json")
+    assert code == 0, err
+    assert (json.loads(out)["removed"], json.loads(out)["failed"]) == (1, [])
+    code, _, err = invoke(env, "ingest")
+    assert code == 2 and "--sync alone" in err
 
 
 def test_eval_scores_gold_passages(env: dict[str, str], docs: Path, tmp_path: Path) -> None:

@@ -296,3 +296,32 @@ def test_cli_ingest_status_remove_and_history(cli_env: Path, docs: Path) -> None
     code, out, _ = run_cli("status", "--json")
     status = json.loads(out)
     assert status["documents"] == 6 and len(status["runs"]) == 5
+
+
+def test_sync_everything_rereads_the_folders_and_files_given_and_nothing_beside_them(
+        make_assistant: Callable[..., Assistant], docs: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    loose = elsewhere / "los.txt"
+    loose.write_text("Losse nota\n\nDe kabelbaan in Namen kost 12 miljoen euro.\n", encoding="utf-8")
+    (elsewhere / "buur.txt").write_text("Een buur die nooit werd toegevoegd.\n", encoding="utf-8")
+    a = make_assistant()
+    a.ingest([docs, loose])
+    assert a.index.catalog.folders() == [str(docs.resolve())]
+    before = set(a.index.catalog.documents())
+
+    (docs / "nieuw.txt").write_text("Nieuw document\n\nOver de haven van Gent.\n", encoding="utf-8")
+    report = a.sync_all()
+    assert (report.added, report.removed, report.failed) == (1, 0, [])
+    assert set(a.index.catalog.documents()) == before | {str((docs / "nieuw.txt").resolve())}
+
+    loose.unlink()  # a file given on its own and now gone: removed, not a failure
+    report = a.sync_all()
+    assert (report.removed, report.failed) == (1, [])
+    assert str(loose.resolve()) not in a.index.catalog.documents()
+
+    shutil.rmtree(docs)  # a folder given and now gone: its documents leave, the folder is forgotten
+    report = a.sync_all()
+    assert (report.removed, report.failed, a.index.catalog.document_count()) == (len(before), [], 0)
+    assert a.index.catalog.folders() == []
+

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,14 +13,13 @@ import gradio as gr
 from assistant.errors import VraagbaakError
 from assistant.scope import years_and_types
 from assistant.service import Assistant
-from ingest.pipeline import IngestReport
+from ingest.pipeline import IngestReport, Progress
 from ui.format import header_html, report_html
 from ui.i18n import t
 from ui.listing import (
     SORT_KEYS,
     DocQuery,
     documents_table_html,
-    outermost,
     page_label,
     scope_choices,
     select_documents,
@@ -96,15 +95,19 @@ class Library:
         return report_html(self._ingest(copies, False, prefs, progress).to_json(), prefs.language), None
 
     def sync(self, prefs: Prefs, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
-        """Re-ingest the folders that hold indexed documents, dropping files that are gone."""
-        roots = outermost(str(Path(s).parent) for s in self.catalog.documents())
-        if not roots:
+        """Re-read the folders and files the index was built from, dropping files that are gone."""
+        if not self.catalog.folders() and not self.catalog.document_count():
             gr.Warning(t(prefs.language, "nothing_to_sync"))
             return report_html(None, prefs.language)
-        report = self._ingest([Path(r) for r in roots], True, prefs, progress)
+        report = self._run(lambda step: self.assistant.sync_all(progress=step), prefs, progress)
         return report_html(report.to_json(), prefs.language)
 
     def _ingest(self, paths: list[Path], sync: bool, prefs: Prefs, progress: gr.Progress) -> IngestReport:
+        return self._run(lambda step: self.assistant.ingest(paths, sync=sync, progress=step), prefs, progress)
+
+    @staticmethod
+    def _run(work: Callable[[Progress], IngestReport], prefs: Prefs, progress: gr.Progress) -> IngestReport:
+        """Run an ingest with the page's progress bar; an error becomes the page's error message."""
         label = t(prefs.language, "indexing")
         progress(0, desc=label)
 
@@ -112,7 +115,7 @@ class Library:
             progress((done, total), desc=f"{label}: {Path(source).name}")
 
         try:
-            return self.assistant.ingest(paths, sync=sync, progress=step)
+            return work(step)
         except VraagbaakError as e:
             raise gr.Error(str(e)) from e
 

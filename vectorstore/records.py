@@ -158,6 +158,16 @@ class Catalog:
         """Store a setting."""
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    # -- folders ----------------------------------------------------------------------------
+    def folders(self) -> list[str]:
+        """The folders documents were ingested from (what "sync everything" re-reads)."""
+        raw = self.get_meta("folders")
+        return list(json.loads(raw)) if raw else []
+
+    def set_folders(self, folders: Iterable[str]) -> None:
+        """Record the folders documents were ingested from."""
+        self.set_meta("folders", json.dumps(sorted(set(folders))))
+
     # -- documents --------------------------------------------------------------------------
     def documents(self) -> dict[str, DocumentRecord]:
         """Every indexed document by source path."""
