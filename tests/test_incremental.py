@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import vectorstore.keyword
 from assistant.cli import app
 from assistant.errors import EmbedderMismatchError, StoreError
 from assistant.service import Assistant
 from ingest.loaders import load
 from tests.conftest import SEED, SEED_QUESTION
+from vectorstore.keyword import KeywordIndex
 
 pytestmark = pytest.mark.slow
 
@@ -325,3 +327,23 @@ def test_sync_everything_rereads_the_folders_and_files_given_and_nothing_beside_
     assert (report.removed, report.failed, a.index.catalog.document_count()) == (len(before), [], 0)
     assert a.index.catalog.folders() == []
 
+
+
+def test_readers_load_the_bm25_the_ingest_built(make_assistant: Callable[..., Assistant], docs: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    a = make_assistant()
+    a.ingest([docs])
+    build = vectorstore.keyword._build
+    monkeypatch.setattr(vectorstore.keyword, "_build", lambda tokens: pytest.fail("a reader rebuilt BM25"))
+    reader = KeywordIndex(a.index.data_dir / "keyword", a.index.catalog)
+    expected = reader.search("projectsubsidie OTA WVG", 3)
+    assert expected and len(reader.ids) == a.index.catalog.passage_count()
+
+    saved_file = a.index.data_dir / "keyword" / "keyword.pkl"  # as another bm25s version left it
+    saved = pickle.loads(saved_file.read_bytes())
+    saved_file.write_bytes(pickle.dumps({**saved, "bm25s": "0.0.1"}))
+    built: list[int] = []
+    monkeypatch.setattr(vectorstore.keyword, "_build", lambda tokens: built.append(len(tokens)) or build(tokens))
+    other = KeywordIndex(a.index.data_dir / "keyword", a.index.catalog)
+    assert other.search("projectsubsidie OTA WVG", 3) == expected  # rebuilt from the saved tokens
+    assert built == [len(saved["tokens"])]

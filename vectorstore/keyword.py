@@ -3,7 +3,9 @@
 Tokens are accent-folded, lower-cased, stripped of Dutch and English stopwords and stemmed.
 The index is rebuilt from the catalog whenever the catalog's version moves; tokens of passages
 seen before are reused, so a rebuild after a small change costs little more than BM25's own
-indexing. It lives in the data dir beside Chroma, stamped with the catalog version it matches.
+indexing. It lives in the data dir beside Chroma, stamped with the catalog version it matches,
+with the built BM25 itself: the writer builds it once and every reader process loads it (0.15 s
+instead of 1.3 s for 19,000 passages on the first question after an ingest).
 """
 
 from __future__ import annotations
@@ -29,6 +31,16 @@ from vectorstore.records import Catalog
 _WORD = re.compile(r"\w\w+")
 _STOP = frozenset(STOPWORDS_DUTCH) | frozenset(STOPWORDS_EN)
 _STALE_TMP_SECONDS = 3600
+_FORMAT = 2  # of the saved file; a saved BM25 is used only by the bm25s version that built it
+
+
+def _build(tokens: list[list[str]]) -> bm25s.BM25 | None:
+    """BM25 over the token lists (None for an empty index)."""
+    if not tokens:
+        return None
+    bm25 = bm25s.BM25()
+    bm25.index(tokens, show_progress=False)
+    return bm25
 
 
 def fold(text: str) -> str:
@@ -81,31 +93,44 @@ class KeywordIndex:
         with self._lock:
             if self.catalog.version == self._version:
                 return
-            version, ids, tokens, sources = self._in_step()
-            self._index(ids, tokens, sources)
+            version, ids, sources, bm25 = self._in_step()
+            self._use(ids, sources, bm25)
             self._version = version
 
     def persist(self) -> None:
-        """Bring the saved index in step with the catalog without building BM25 in memory.
+        """Bring the saved index in step with the catalog: what an ingest leaves for the readers.
 
-        This is what an ingest leaves for the readers (a no-op ingest of 20,000 passages saves ~3 s).
+        A no-op ingest only compares versions; it neither loads nor builds BM25.
         """
         with self._lock:
-            if self.catalog.version != self._version:
+            if self.catalog.version != self._version and self._saved_version() != self.catalog.version:
                 self._in_step()
 
-    def _in_step(self) -> tuple[int, list[str], list[list[str]], list[str]]:
+    def _in_step(self) -> tuple[int, list[str], list[str], bm25s.BM25 | None]:
         """The saved index when it matches the catalog, else one rebuilt from the catalog and saved."""
         version = self.catalog.version
         saved = self._load()
         if saved is not None and saved["version"] == version:
-            return version, saved["ids"], saved["tokens"], saved["sources"]
-        with self.catalog.snapshot():  # the version and the rows of one committed state
-            version = self.catalog.version
-            rows = self.catalog.keyword_rows()
-        ids, tokens, sources = self._rebuild(saved, rows)
-        self._save(version, ids, tokens, sources)
-        return version, ids, tokens, sources
+            bm25 = saved.get("bm25") if saved.get("bm25s") == bm25s.__version__ else None
+            if bm25 is not None or not saved["ids"]:
+                return version, saved["ids"], saved["sources"], bm25
+            rows = None  # an older file: same passages, BM25 still to build
+        else:
+            with self.catalog.snapshot():  # the version and the rows of one committed state
+                version = self.catalog.version
+                rows = self.catalog.keyword_rows()
+        if rows is None:
+            assert saved is not None
+            ids, tokens, sources = saved["ids"], saved["tokens"], saved["sources"]
+        else:
+            ids, tokens, sources = self._rebuild(saved, rows)
+        bm25 = _build(tokens)
+        self._save(version, ids, tokens, sources, bm25)
+        return version, ids, sources, bm25
+
+    def _saved_version(self) -> int | None:
+        saved = self._load()
+        return None if saved is None else int(saved["version"])
 
     def _rebuild(self, saved: dict | None,  # type: ignore[type-arg]
                  rows: list[tuple[str, str, str]]) -> tuple[list[str], list[list[str]], list[str]]:
@@ -119,11 +144,7 @@ class KeywordIndex:
             tokens.append(known[passage_id] if passage_id in known else self.tokenize(text))
         return ids, tokens, sources
 
-    def _index(self, ids: list[str], tokens: list[list[str]], sources: list[str]) -> None:
-        bm25 = None
-        if ids:
-            bm25 = bm25s.BM25()
-            bm25.index(tokens, show_progress=False)
+    def _use(self, ids: list[str], sources: list[str], bm25: bm25s.BM25 | None) -> None:
         # sources as integer codes: masking a scope of thousands of documents is then a fast
         # integer lookup (np.isin on 20,000 strings took over a second)
         code_of: dict[str, int] = {}
@@ -136,14 +157,18 @@ class KeywordIndex:
         return list(self._state[0])
 
     def _load(self) -> dict | None:  # type: ignore[type-arg]
+        """The saved index, or None when there is none or it cannot be read (then it is rebuilt)."""
         try:
             with self._file.open("rb") as f:
                 data = pickle.load(f)
-        except (OSError, pickle.UnpicklingError, EOFError):
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            return None  # missing, half-written by an old version, or from another bm25s
+        if not isinstance(data, dict) or not {"version", "ids", "tokens", "sources"} <= data.keys():
             return None
-        return data if isinstance(data, dict) else None
+        return data
 
-    def _save(self, version: int, ids: list[str], tokens: list[list[str]], sources: list[str]) -> None:
+    def _save(self, version: int, ids: list[str], tokens: list[list[str]], sources: list[str],
+              bm25: bm25s.BM25 | None) -> None:
         """Write to a temp file of this writer's own, then rename it over the index file.
 
         A reader process and an ingest may save at once; a kill mid-write leaves the old file.
@@ -158,7 +183,8 @@ class KeywordIndex:
         fd, name = tempfile.mkstemp(prefix="keyword.", suffix=".tmp", dir=self.directory)
         try:
             with os.fdopen(fd, "wb") as f:
-                pickle.dump({"version": version, "ids": ids, "tokens": tokens, "sources": sources}, f)
+                pickle.dump({"format": _FORMAT, "version": version, "ids": ids, "tokens": tokens,
+                             "sources": sources, "bm25": bm25, "bm25s": bm25s.__version__}, f)
             os.replace(name, self._file)
         except BaseException:
             Path(name).unlink(missing_ok=True)
