@@ -64,7 +64,7 @@ def build_assistant(settings: Settings) -> Assistant:
     answerer = make_answerer(settings, tokenizer)
     return Assistant(
         index, retriever, answerer, CitationChecker(tokenizer),
-        Ingestor(index, chunker),
+        Ingestor(index, chunker, settings.exclude),
         refusal=refusal_policy(settings),
         max_question_chars=settings.max_question_chars, top_k=settings.top_k,
         rewriter=make_rewriter(answerer, tokenizer))

@@ -56,10 +56,15 @@ def ingest(
     data_dir: DataDir = None,
     sync: Annotated[bool, typer.Option("--sync", help="Remove indexed documents gone from these folders.")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index over.")] = False,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", help="Leave out files in the folders matching this glob (repeatable; adds to "
+                          "VRAAGBAAK_EXCLUDE, which is where a lasting exclusion belongs).")] = None,
     as_json: JsonOut = False,
 ) -> None:
     """Add or update documents; unchanged files cost only a hash check."""
     settings = settings_from(data_dir)
+    if exclude:
+        settings = settings.model_copy(update={"exclude": [*settings.exclude, *exclude]})
     try:
         assistant = build(settings)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -193,7 +198,8 @@ def serve(
     settings = settings_from(data_dir, host=host, port=port)
     try:
         assistant = build(settings)
-        watcher = start_watcher(assistant, watch_dir, as_json=False) if watch_dir else None
+        watcher = (start_watcher(assistant, watch_dir, as_json=False, debounce=settings.watch_debounce)
+                   if watch_dir else None)
         try:
             launch(assistant, settings)
         finally:
@@ -210,8 +216,9 @@ def watch(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per ingest run.")] = False,
 ) -> None:
     """Ingest FOLDER, then again within seconds whenever a file in it is added, changed or deleted."""
+    settings = settings_from(data_dir)
     try:
-        watcher = start_watcher(build(settings_from(data_dir)), folder, as_json=as_json)
+        watcher = start_watcher(build(settings), folder, as_json=as_json, debounce=settings.watch_debounce)
     except VraagbaakError as e:
         raise fail(e) from e
     err.print(f"watching {folder} (Ctrl-C stops)")
@@ -228,7 +235,7 @@ def watch(
         raise typer.Exit(1)
 
 
-def start_watcher(assistant: Any, folder: Path, *, as_json: bool) -> Any:
+def start_watcher(assistant: Any, folder: Path, *, as_json: bool, debounce: float) -> Any:
     """A started FolderWatcher on ``folder`` that prints a line (or JSON) per ingest run."""
     from ingest.pipeline import IngestReport
     from ingest.watch import FolderWatcher
@@ -241,7 +248,7 @@ def start_watcher(assistant: Any, folder: Path, *, as_json: bool) -> Any:
                   f"removed {run.removed}, unchanged {run.unchanged}, failed {len(run.failed)} "
                   f"({run.seconds:.1f} s)")
 
-    watcher = FolderWatcher(assistant.ingestor, [folder], on_report=report,
+    watcher = FolderWatcher(assistant.ingestor, [folder], on_report=report, debounce=debounce,
                             on_error=lambda e: err.print(f"[red]error:[/red] {e}"))
     watcher.start()
     return watcher

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     embed_question_parts: bool = Field(
         False, description="Also embed question parts and headers of Q&A documents (else keyword-only)."
     )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns of files in ingested folders to leave out, matched against the file "
+                    "name and the path inside the folder (e.g. 'README.md', 'drafts/*').",
+    )
+    watch_debounce: float = Field(1.0, gt=0, description="Seconds of quiet after a change before watch ingests.")
 
     chroma_host: str | None = Field(None, description="Chroma server host; unset means embedded.")
     chroma_port: int = 8000

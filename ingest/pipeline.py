@@ -7,9 +7,10 @@ catalog transaction, so readers see the old or the new document, never a mix.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -57,21 +58,35 @@ class _Pending:
     existed: bool
 
 
-def is_candidate(path: Path) -> bool:
-    """A file worth ingesting: a supported type, not an editor's temp or lock file."""
+def is_candidate(path: Path, folder: Path | None = None, exclude: Sequence[str] = ()) -> bool:
+    """A file in ``folder`` worth ingesting.
+
+    A supported type, not an editor's temp or lock file, not matched by an ``exclude`` pattern.
+    """
     name = path.name
     return (path.suffix.lower() in SUPPORTED_SUFFIXES and not name.startswith(_IGNORED_PREFIXES)
-            and not name.endswith(_IGNORED_SUFFIXES))
+            and not name.endswith(_IGNORED_SUFFIXES) and not excluded(path, folder, exclude))
 
 
-def collect(paths: Iterable[Path]) -> tuple[list[Path], list[dict[str, str]]]:
-    """Files under ``paths`` (recursive, sorted) and a failure for each path that is unusable."""
+def excluded(path: Path, folder: Path | None, patterns: Sequence[str]) -> bool:
+    """Whether a glob pattern matches the file's name or its path inside ``folder``."""
+    if not patterns:
+        return False
+    inside = path.relative_to(folder).as_posix() if folder is not None and folder in path.parents else path.name
+    return any(fnmatch.fnmatchcase(path.name, p) or fnmatch.fnmatchcase(inside, p) for p in patterns)
+
+
+def collect(paths: Iterable[Path], exclude: Sequence[str] = ()) -> tuple[list[Path], list[dict[str, str]]]:
+    """Files under ``paths`` (recursive, sorted) and a failure for each path that is unusable.
+
+    ``exclude`` patterns apply inside folders; a file named on its own is always taken.
+    """
     files: list[Path] = []
     failed: list[dict[str, str]] = []
     for raw in paths:
         path = Path(raw).expanduser().resolve()
         if path.is_dir():
-            files += [p for p in sorted(path.rglob("*")) if p.is_file() and is_candidate(p)
+            files += [p for p in sorted(path.rglob("*")) if p.is_file() and is_candidate(p, path, exclude)
                       and not any(part.startswith(".") for part in p.relative_to(path).parts[:-1])]
         elif path.is_file():
             if path.suffix.lower() in SUPPORTED_SUFFIXES:
@@ -96,9 +111,10 @@ def file_hash(path: Path) -> str:
 class Ingestor:
     """Runs ingests against one index with one chunker."""
 
-    def __init__(self, index: PassageIndex, chunker: Chunker) -> None:
+    def __init__(self, index: PassageIndex, chunker: Chunker, exclude: Sequence[str] = ()) -> None:
         self.index = index
         self.chunker = chunker
+        self.exclude = tuple(exclude)
 
     def run(self, paths: Iterable[Path], *, sync: bool = False, rebuild: bool = False,
             progress: Progress | None = None) -> IngestReport:
@@ -117,7 +133,7 @@ class Ingestor:
             # there, indexed again below: never presented as complete
             self.remove_sources(sorted(self.index.sweep_orphans()))
             self._refresh_metadata()
-            files, report.failed = collect(roots)
+            files, report.failed = collect(roots, self.exclude)
             if sync:  # a folder or file that is gone is what a sync removes, not a failure
                 known_roots = set(self.index.catalog.folders()) | set(self.index.catalog.documents())
                 report.failed = [f for f in report.failed
@@ -148,8 +164,10 @@ class Ingestor:
                     continue
                 todo.append((path, digest, indexed is not None))
             self._write(todo, report, progress)
-            if sync:
-                doomed = [s for s in gone if any(_under(s, root) for root in roots)]
+            if sync:  # gone, or now excluded from a folder synced
+                doomed = [s for s in known if (s in gone and any(_under(s, root) for root in roots))
+                          or any(root.is_dir() and _under(s, root) and excluded(Path(s), root, self.exclude)
+                                 for root in roots)]
                 report.removed += self.remove_sources(doomed)
             self._record_folders(roots, sync)
             self.index.keyword.persist()

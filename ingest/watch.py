@@ -47,7 +47,7 @@ class FolderWatcher:
 
     def start(self) -> None:
         """Start watching (in background threads) and schedule the initial ingest."""
-        handler = _Handler(self.folders, self._mark)
+        handler = _Handler(self.folders, self._mark, self.ingestor.exclude)
         for folder in self.folders:
             self._observer.schedule(handler, str(folder), recursive=True)
         self._observer.start()
@@ -113,9 +113,10 @@ class FolderWatcher:
 class _Handler(FileSystemEventHandler):
     """Calls ``changed`` for events that can alter what ``collect`` finds in the folders."""
 
-    def __init__(self, folders: list[Path], changed: Callable[[], None]) -> None:
+    def __init__(self, folders: list[Path], changed: Callable[[], None], exclude: Sequence[str] = ()) -> None:
         self.folders = folders
         self.changed = changed
+        self.exclude = exclude
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         """Mark dirty for a relevant create, change, delete or move."""
@@ -134,5 +135,5 @@ class _Handler(FileSystemEventHandler):
             parts = path.relative_to(folder).parts
             if any(part.startswith(".") for part in (parts if is_directory else parts[:-1])):
                 return False  # hidden folders (a data dir, .git) are not ingested
-            return is_directory or is_candidate(path)
+            return is_directory or is_candidate(path, folder, self.exclude)
         return False

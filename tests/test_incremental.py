@@ -347,3 +347,34 @@ def test_readers_load_the_bm25_the_ingest_built(make_assistant: Callable[..., As
     other = KeywordIndex(a.index.data_dir / "keyword", a.index.catalog)
     assert other.search("projectsubsidie OTA WVG", 3) == expected  # rebuilt from the saved tokens
     assert built == [len(saved["tokens"])]
+
+
+def test_excluded_files_are_left_out_and_a_sync_drops_them(make_assistant: Callable[..., Assistant],
+                                                           docs: Path, tmp_path: Path) -> None:
+    (docs / "README.md").write_text("# Over deze map\n\nGeen document.\n", encoding="utf-8")
+    (docs / "drafts").mkdir()
+    (docs / "drafts" / "concept.txt").write_text("Concept\n\nNog niet af.\n", encoding="utf-8")
+    (docs / "drafts" / "README.md.txt").write_text("Een document met een rare naam.\n", encoding="utf-8")
+    a = make_assistant()
+    a.ingest([docs])
+    indexed = {Path(s).relative_to(docs.resolve()).as_posix() for s in a.index.catalog.documents()}
+    assert {"README.md", "drafts/concept.txt"} <= indexed
+
+    b = make_assistant(exclude=["README.md", "drafts/*.txt"])
+    report = b.ingest([docs], sync=True)
+    assert report.removed == 3 and report.failed == []
+    left = {Path(s).relative_to(docs.resolve()).as_posix() for s in b.index.catalog.documents()}
+    assert left == indexed - {"README.md", "drafts/concept.txt", "drafts/README.md.txt"}
+    assert b.ingest([docs / "README.md"]).added == 1  # a file named on its own is always taken
+    assert b.ingest([docs]).unchanged == len(left)  # without sync nothing is dropped
+
+
+def test_the_watcher_ignores_excluded_files(docs: Path) -> None:
+    from ingest.watch import _Handler
+
+    changes: list[int] = []
+    handler = _Handler([docs], lambda: changes.append(1), ("README.md", "drafts/*"))
+    assert not handler._relevant(docs / "README.md", False)
+    assert not handler._relevant(docs / "drafts" / "a.txt", False)
+    assert not handler._relevant(docs / "~$lock.docx", False)
+    assert handler._relevant(docs / "sub" / "a.txt", False)
