@@ -179,6 +179,12 @@ def status(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
         return
     print(f"data dir:  {info['data_dir']}\nembedder:  {info['embedder']}\n"
           f"documents: {info['documents']}\npassages:  {info['passages']}")
+    if info["documents"]:
+        print("types:     " + ", ".join(f"{t} {n}" for t, n in info["types"].items()))
+        print("years:     " + ", ".join([*(f"{y} {n}" for y, n in info["years"].items()),
+                                         f"undated {info['undated']}"]))
+    for folder in info["folders"]:
+        print(f"folder:    {folder}")
     for run in info["runs"]:
         print(f"run {run['started_at']}: +{run['added']} ~{run['updated']} ={run['unchanged']} "
               f"-{run['removed']} failed {len(run['failed'])} ({run['seconds']} s)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +150,10 @@ class Assistant:
     def status(self) -> dict[str, object]:
         """What is indexed: the ``status --json`` object."""
         catalog = self.index.catalog
+        records = self.documents().values()
         return {"documents": catalog.document_count(), "passages": catalog.passage_count(),
                 "embedder": self.index.settings.embedder, "data_dir": str(self.index.data_dir.resolve()),
-                "index_version": catalog.version, "folders": catalog.folders(), "runs": catalog.last_runs(5)}
+                "index_version": catalog.version, "folders": catalog.folders(),
+                "types": dict(sorted(Counter(r.doc_type for r in records).items())),
+                "years": {str(y): n for y, n in sorted(Counter(r.year for r in records if r.year).items())},
+                "undated": sum(r.year is None for r in records), "runs": catalog.last_runs(5)}
