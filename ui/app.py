@@ -81,7 +81,8 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                             scope_years = labelled(gr.Dropdown(
                                 choices=[(str(y), str(y)) for y in years], value=[], multiselect=True,
                                 label=t(lang, "scope_years"), info=t(lang, "scope_years_info"),
-                                elem_id="vb-scope-years"), label="scope_years", info="scope_years_info")
+                                visible=bool(years), elem_id="vb-scope-years"),
+                                label="scope_years", info="scope_years_info")
                             scope_types = labelled(gr.Dropdown(
                                 choices=types, value=[], multiselect=True, label=t(lang, "scope_types"),
                                 info=t(lang, "scope_types_info"), elem_id="vb-scope-types"),

@@ -77,7 +77,8 @@ class Library:
         header = header_html(prefs.language, len(records), self.catalog.passage_count(), self.backend)
         return (header, *self.table(query, prefs),
                 gr.update(choices=scope_choices(records.values(), scope or ())),
-                gr.update(choices=[(str(y), str(y)) for y in years]), gr.update(choices=types),
+                gr.update(choices=[(str(y), str(y)) for y in years], visible=bool(years)),  # no dates: no picker
+                gr.update(choices=types),
                 gr.update(choices=[(t(prefs.language, "all_types"), ""), *[(d, d) for d in types]]),
                 report_html(last, prefs.language))
 
