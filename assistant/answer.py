@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from assistant.citations import sentences
 from assistant.retrieval import Hit
+from assistant.scope import Scope
 from vectorstore.keyword import Tokenizer
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class Answer:
     error: str | None = None
     relevance: float = 0.0
     coverage: float = 0.0
+    scope: Scope | None = None  # what the question was restricted to, if anything
     extra: dict[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
@@ -55,7 +57,7 @@ class Answer:
             "retrieved": [h.to_json() for h in self.retrieved],
             "query": self.query, "backend": self.backend, "error": self.error,
             "relevance": round(self.relevance, 6), "coverage": round(self.coverage, 4),
-            "index_version": self.index_version,
+            "index_version": self.index_version, "scope": self.scope.to_json() if self.scope else None,
             "seconds": round(self.seconds, 4),
         }
 

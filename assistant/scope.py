@@ -70,6 +70,10 @@ class Scope:
             raise ScopeError(f"no indexed document is in the chosen scope ({self.describe()})")
         return None if len(chosen) == len(documents) else chosen
 
+    def to_json(self) -> dict[str, list[object]]:
+        """The ``scope`` of the ``ask --json`` object."""
+        return {"paths": list(self.paths), "years": list(self.years), "types": list(self.types)}
+
     def describe(self) -> str:
         """The scope in words, for messages."""
         parts = []

@@ -110,6 +110,7 @@ class Assistant:
         retrieval = self.retriever.retrieve(query, k or self.top_k, sources)
         hits = retrieval.hits
         base = dict(question=question, retrieved=hits, query=query, index_version=retrieval.version,
+                    scope=scope or None,
                     backend=self.answerer.name, relevance=retrieval.top_similarity, coverage=retrieval.coverage,
                     extra={"retrieval_seconds": round(time.perf_counter() - retrieval_started, 4)})
         if not hits or not self.refusal.answerable(retrieval.top_similarity, retrieval.coverage, retrieval.known):

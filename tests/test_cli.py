@@ -38,6 +38,7 @@ def test_ingest_ask_status_json_contracts(env: dict[str, str], docs: Path) -> No
     payload = json.loads(out)
     assert ASK_KEYS <= set(payload)
     assert payload["question"] == SEED_QUESTION and payload["answered"] is True
+    assert payload["scope"] is None
     assert len(payload["retrieved"]) == 4
     assert all(RETRIEVED_KEYS <= set(r) for r in payload["retrieved"])
     assert payload["citations"] and all(CITATION_KEYS <= set(c) for c in payload["citations"])
@@ -83,6 +84,7 @@ def test_ask_within_a_folder_year_or_type(env: dict[str, str], docs: Path) -> No
     code, out, _ = invoke(env, "ask", SEED_QUESTION, "--json", "--in", str(docs), "--type", "txt")
     assert code == 0 and "75.000" in json.loads(out)["answer"]
     code, out, _ = invoke(env, "ask", SEED_QUESTION, "--json", "--year", "2017")
+    assert json.loads(out)["scope"] == {"paths": [], "years": [2017], "types": []}
     retrieved = json.loads(out)["retrieved"]
     assert retrieved and all("bekamer_" in r["source"] for r in retrieved)  # the seed states no date
     code, _, err = invoke(env, "ask", SEED_QUESTION, "--year", "2016", "--type", "txt")

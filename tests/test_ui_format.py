@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
@@ -10,9 +11,11 @@ from bs4 import BeautifulSoup
 
 from assistant.answer import Answer, Citation
 from assistant.retrieval import Hit
+from assistant.scope import Scope
 from ingest.passage import Passage
 from ui.format import (
     DocumentView,
+    answer_meta,
     answer_text_html,
     conversation_html,
     esc,
@@ -332,6 +335,17 @@ def test_listing_filters_by_type_and_sorts() -> None:
     assert [r.passages for r in rows] == sorted((r.passages for r in rows), reverse=True)
     newest = select_documents(many(30), DocQuery(sort="ingested_at", descending=True)).rows[0]
     assert newest.title.startswith("Document 00029")
+
+
+def test_a_scoped_answer_says_what_it_was_limited_to() -> None:
+    hits = [hit(passage("eerste", start=0))]
+    plain = answer("A [1].", hits, [1], seconds=1.25)
+    assert answer_meta(plain, "en") == "1.2 s · used 1 of 1 passages"
+    scoped = answer("A [1].", hits, [1], seconds=1.25, scope=Scope.of(
+        paths=["/d/a.txt", "/d/sub/", "/d/b.txt", "/d/c.txt"], years=[2017, 2016], types=["pdf"]))
+    assert answer_meta(scoped, "en") == ("1.2 s · used 1 of 1 passages · "
+                                         "only in: a.txt, sub/, b.txt, +1; 2016, 2017; pdf")
+    assert "alleen in: 2016, 2017" in answer_meta(replace(scoped, scope=Scope.of(years=[2016, 2017])), "nl")
 
 
 def test_listing_shows_and_sorts_by_the_date_a_document_states() -> None:

@@ -12,7 +12,7 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from urllib.parse import quote
 
 from assistant.answer import Answer
@@ -119,9 +119,16 @@ def sources_html(answer: Answer, prefs: Prefs) -> str:
 
 
 def answer_meta(answer: Answer, language: str) -> str:
-    """How long the answer took and how many passages it used."""
-    return t(language, "meta", seconds=f"{answer.seconds:.1f}", cited=len(answer.citations),
+    """How long the answer took, how many passages it used, and what the question was scoped to."""
+    meta = t(language, "meta", seconds=f"{answer.seconds:.1f}", cited=len(answer.citations),
              retrieved=len(answer.retrieved))
+    scope = answer.scope
+    if not scope:
+        return meta
+    names = [PurePath(p.rstrip("/")).name + ("/" if p.endswith("/") else "") for p in scope.paths]
+    shown = names[:3] + ([f"+{len(names) - 3}"] if len(names) > 3 else [])
+    parts = [", ".join(shown), ", ".join(map(str, scope.years)), ", ".join(scope.types)]
+    return meta + " · " + t(language, "meta_scope", scope="; ".join(p for p in parts if p))
 
 
 def turn_html(turn: Turn, prefs: Prefs) -> str:
