@@ -226,6 +226,7 @@ def test_a_question_scoped_to_a_year_leaves_undated_documents_out(browser: Any, 
     sources = turn.locator(".vb-sources").inner_text()
     assert SEED.name not in sources and "bekamer_" in sources  # the seed states no date
     assert "75.000" not in turn.locator(".vb-answer").inner_text()
+    assert "only in: 2017" in turn.locator(".vb-meta").inner_text()  # the answer says it was scoped
     page.context.close()
 
 
@@ -241,5 +242,6 @@ def test_ask_about_one_document_from_the_documents_tab(browser: Any, app: App) -
     turn = ask(page, SEED_QUESTION)
     cards = turn.locator(".vb-sources > .vb-card")
     assert cards.count() >= 1 and all(other.name in c for c in cards.all_inner_texts())
+    assert f"alleen in: {other.name}" in turn.locator(".vb-meta").inner_text()
     assert "75.000" not in turn.locator(".vb-answer").inner_text()
     page.context.close()
