@@ -13,6 +13,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from assistant.language import detect
 from ingest.passage import Passage
 from vectorstore.index import PassageIndex
 
@@ -54,6 +55,7 @@ class Retrieval:
     coverage: float = 0.0
     known: float = 0.0
     version: int = 0
+    cross_language: bool = False  # the question is in another language than the top passages
 
 
 def _section(p: Passage) -> str | None:
@@ -115,8 +117,10 @@ class HybridRetriever(BaseRetriever):
                             keyword_score.get(row.passage_id)))
             if len(hits) == k:
                 break
-        coverage = self.index.keyword.coverage(query, [h.passage.embed_text for h in hits[:3]])
-        return Retrieval(hits, max(dense_score.values(), default=0.0), coverage, known, version)
+        top = [h.passage.embed_text for h in hits[:3]]
+        coverage = self.index.keyword.coverage(query, top)
+        cross = bool(top) and detect(query) != detect("\n".join(top))
+        return Retrieval(hits, max(dense_score.values(), default=0.0), coverage, known, version, cross)
 
     def _get_relevant_documents(self, query: str, *,
                                 run_manager: CallbackManagerForRetrieverRun) -> list[Document]:

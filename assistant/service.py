@@ -113,7 +113,8 @@ class Assistant:
                     scope=scope or None,
                     backend=self.answerer.name, relevance=retrieval.top_similarity, coverage=retrieval.coverage,
                     extra={"retrieval_seconds": round(time.perf_counter() - retrieval_started, 4)})
-        if not hits or not self.refusal.answerable(retrieval.top_similarity, retrieval.coverage, retrieval.known):
+        if not hits or not self.refusal.answerable(retrieval.top_similarity, retrieval.coverage, retrieval.known,
+                                                   retrieval.cross_language):
             yield Answer(answer=REFUSAL[language], answered=False, citations=[],
                          seconds=time.perf_counter() - started, **base)  # type: ignore[arg-type]
             return

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
         None, description="Between the two, answer when this share of the question's words (IDF-weighted) is found."
     )
     refuse_dense_foreign: float | None = Field(
-        None, description="Threshold when the index knows few of the question's words (another language)."
+        None, description="Threshold when the question's language differs from the passages' (or the index "
+                          "knows few of its words): the dense similarity decides alone."
     )
     refuse_min_known: float | None = Field(None, description="Share of known question words below which that applies.")
     max_question_chars: int = Field(4000, ge=10)

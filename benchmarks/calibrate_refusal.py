@@ -31,7 +31,8 @@ def signals(data_dir: Path, files: list[Path]) -> list[dict[str, object]]:
             r = assistant.retriever.retrieve(record["question"], assistant.top_k)
             out.append({"id": record["id"], "set": record["set"], "file": number,
                         "answerable": record.get("answerable", True),
-                        "similarity": r.top_similarity, "coverage": r.coverage, "known": r.known})
+                        "similarity": r.top_similarity, "coverage": r.coverage, "known": r.known,
+                        "cross": r.cross_language})
     return out
 
 
@@ -41,7 +42,7 @@ def rates(policy: RefusalPolicy, rows: list[dict]) -> tuple[float, float, float]
     def share(subset: list[dict], answered: bool) -> float:  # type: ignore[type-arg]
         if not subset:
             return float("nan")
-        return sum(policy.answerable(r["similarity"], r["coverage"], r["known"]) == answered
+        return sum(policy.answerable(r["similarity"], r["coverage"], r["known"], r.get("cross", False)) == answered
                    for r in subset) / len(subset)
 
     return (share([r for r in rows if r["file"] == 0], True),
@@ -65,7 +66,7 @@ def main() -> None:
     print(f"current defaults: {current} -> answered {answered:.3f}, refused {refused:.3f}, "
           f"other answerable sets answered {others:.3f}")
     grid = itertools.product([x / 100 for x in range(84, 95)], [x / 100 for x in range(78, 88)],
-                             [x / 20 for x in range(4, 16)], [x / 100 for x in range(80, 89)],
+                             [x / 20 for x in range(4, 16)], [x / 1000 for x in range(800, 890, 2)],
                              [0.5, 0.6, 0.7, 0.8, 0.9])
     scored = []
     for sure, floor, coverage, foreign, known in grid:
