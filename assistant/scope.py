@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from assistant.errors import QuestionError
+from ingest.loaders import DOC_TYPES
 from vectorstore.records import DocumentRecord
 
 
@@ -30,15 +31,18 @@ class Scope:
     @classmethod
     def of(cls, paths: Iterable[str] = (), years: Iterable[int | str] = (),
            types: Iterable[str] = ()) -> Scope:
-        """A scope from loose values; raise ScopeError naming a year that is not a year."""
+        """A scope from loose values; raise ScopeError naming a year or type that is none."""
         parsed: list[int] = []
         for year in years:
             text = str(year).strip()
             if not (text.isdigit() and len(text) == 4):
                 raise ScopeError(f"year {text!r} is not a year: use four digits, e.g. 2017")
             parsed.append(int(text))
-        return cls(tuple(dict.fromkeys(paths)), tuple(sorted(set(parsed))),
-                   tuple(sorted({t.strip().lstrip(".").lower() for t in types if t.strip()})))
+        kinds = sorted({t.strip().lstrip(".").lower() for t in types if t.strip()})
+        unknown = [k for k in kinds if k not in DOC_TYPES]
+        if unknown:
+            raise ScopeError(f"type {unknown[0]!r} is not a document type: use {', '.join(DOC_TYPES)}")
+        return cls(tuple(dict.fromkeys(paths)), tuple(sorted(set(parsed))), tuple(kinds))
 
     def __bool__(self) -> bool:
         return bool(self.paths or self.years or self.types)

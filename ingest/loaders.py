@@ -72,6 +72,9 @@ class LoadedDocument:
         return bisect_right(self.page_starts, offset)
 
 
+DOC_TYPES = tuple(dict.fromkeys(_DOC_TYPES.values()))  # the document types a scope can name
+
+
 def load(path: Path) -> LoadedDocument:
     """Load one file; raise IngestError naming the file and the reason when it cannot be used."""
     path = Path(path)

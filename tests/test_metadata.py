@@ -143,9 +143,11 @@ def test_a_scope_without_documents_is_an_error_never_everything() -> None:
         Scope.of(paths=["/gone/"]).select(DOCS)
 
 
-def test_a_year_that_is_not_a_year_is_named() -> None:
+def test_a_year_or_type_that_is_none_is_named() -> None:
     with pytest.raises(ScopeError, match="'17'"):
         Scope.of(years=["17"])
+    with pytest.raises(ScopeError, match="'docs' is not a document type: use txt, md, pdf, docx, html"):
+        Scope.of(types=["pdf", "docs"])
 
 
 def test_choices_are_the_years_and_types_present() -> None:
