@@ -57,14 +57,12 @@ def ingest(
     sync: Annotated[bool, typer.Option("--sync", help="Remove indexed documents gone from these folders.")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index over.")] = False,
     exclude: Annotated[list[str] | None, typer.Option(
-        "--exclude", help="Leave out files in the folders matching this glob (repeatable; adds to "
-                          "VRAAGBAAK_EXCLUDE, which is where a lasting exclusion belongs).")] = None,
+        "--exclude", help="Leave out files in these folders matching this glob (repeatable; remembered "
+                          "with the folders for later syncs; VRAAGBAAK_EXCLUDE applies everywhere).")] = None,
     as_json: JsonOut = False,
 ) -> None:
     """Add or update documents; unchanged files cost only a hash check."""
     settings = settings_from(data_dir)
-    if exclude:
-        settings = settings.model_copy(update={"exclude": [*settings.exclude, *exclude]})
     try:
         assistant = build(settings)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -75,7 +73,8 @@ def ingest(
                 bar.update(task, completed=done, total=total, description=Path(source).name[:40])
 
             if paths:
-                report = assistant.ingest(paths, sync=sync, rebuild=rebuild, progress=progress)
+                report = assistant.ingest(paths, sync=sync, rebuild=rebuild, progress=progress,
+                                          exclude=exclude or ())
             elif sync and not rebuild:
                 report = assistant.sync_all(progress=progress)
             else:
@@ -183,8 +182,8 @@ def status(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
         print("types:     " + ", ".join(f"{t} {n}" for t, n in info["types"].items()))
         print("years:     " + ", ".join([*(f"{y} {n}" for y, n in info["years"].items()),
                                          f"undated {info['undated']}"]))
-    for folder in info["folders"]:
-        print(f"folder:    {folder}")
+    for folder, patterns in info["folders"].items():
+        print(f"folder:    {folder}" + (f" (except {', '.join(patterns)})" if patterns else ""))
     for run in info["runs"]:
         print(f"run {run['started_at']}: +{run['added']} ~{run['updated']} ={run['unchanged']} "
               f"-{run['removed']} failed {len(run['failed'])} ({run['seconds']} s)")

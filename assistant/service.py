@@ -137,9 +137,9 @@ class Assistant:
                      seconds=time.perf_counter() - started, **base)  # type: ignore[arg-type]
 
     def ingest(self, paths: Sequence[Path], *, sync: bool = False, rebuild: bool = False,
-               progress: Progress | None = None) -> IngestReport:
-        """Add, update (and with ``sync`` remove) documents."""
-        return self.ingestor.run(paths, sync=sync, rebuild=rebuild, progress=progress)
+               progress: Progress | None = None, exclude: Sequence[str] = ()) -> IngestReport:
+        """Add, update (and with ``sync`` remove) documents; ``exclude`` is remembered with the folders."""
+        return self.ingestor.run(paths, sync=sync, rebuild=rebuild, progress=progress, exclude=exclude)
 
     def sync_all(self, progress: Progress | None = None) -> IngestReport:
         """Re-read the folders and files the index was built from, dropping what is gone."""

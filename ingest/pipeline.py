@@ -47,6 +47,13 @@ class IngestReport:
         """The ``ingest --json`` object."""
         return asdict(self)
 
+    def plus(self, other: IngestReport) -> IngestReport:
+        """Two runs as one report (the passage count is the later run's)."""
+        return IngestReport(
+            self.added + other.added, self.updated + other.updated, self.unchanged + other.unchanged,
+            self.removed + other.removed, self.renamed + other.renamed, [*self.failed, *other.failed],
+            other.passages, self.embedded + other.embedded, round(self.seconds + other.seconds, 3))
+
 
 @dataclass(frozen=True)
 class _Pending:
@@ -117,10 +124,15 @@ class Ingestor:
         self.exclude = tuple(exclude)
 
     def run(self, paths: Iterable[Path], *, sync: bool = False, rebuild: bool = False,
-            progress: Progress | None = None) -> IngestReport:
-        """Ingest ``paths``; with ``sync``, drop indexed documents under them that are gone."""
+            progress: Progress | None = None, exclude: Sequence[str] = ()) -> IngestReport:
+        """Ingest ``paths``; with ``sync``, drop indexed documents under them that are gone.
+
+        ``exclude`` patterns (on top of the configured ones) are remembered with the folders
+        given, for later syncs; giving a folder again replaces them.
+        """
         started = time.time()
         roots = [Path(p).expanduser().resolve() for p in paths]
+        patterns = (*self.exclude, *exclude)
         report = IngestReport()
         with self.index.writer_lock():
             mismatch = self.index.embedder_mismatch
@@ -133,7 +145,7 @@ class Ingestor:
             # there, indexed again below: never presented as complete
             self.remove_sources(sorted(self.index.sweep_orphans()))
             self._refresh_metadata()
-            files, report.failed = collect(roots, self.exclude)
+            files, report.failed = collect(roots, patterns)
             if sync:  # a folder or file that is gone is what a sync removes, not a failure
                 known_roots = set(self.index.catalog.folders()) | set(self.index.catalog.documents())
                 report.failed = [f for f in report.failed
@@ -166,10 +178,10 @@ class Ingestor:
             self._write(todo, report, progress)
             if sync:  # gone, or now excluded from a folder synced
                 doomed = [s for s in known if (s in gone and any(_under(s, root) for root in roots))
-                          or any(root.is_dir() and _under(s, root) and excluded(Path(s), root, self.exclude)
+                          or any(root.is_dir() and _under(s, root) and excluded(Path(s), root, patterns)
                                  for root in roots)]
                 report.removed += self.remove_sources(doomed)
-            self._record_folders(roots, sync)
+            self._record_folders(roots, sync, exclude)
             self.index.keyword.persist()
             report.passages = self.index.catalog.passage_count()
             report.seconds = round(time.time() - started, 3)
@@ -197,29 +209,38 @@ class Ingestor:
                 Catalog.set_dates(db, dates)
         catalog.set_meta("metadata_rules", str(RULES_VERSION))
 
-    def _record_folders(self, roots: list[Path], sync: bool) -> None:
-        """Remember the folders given; a sync forgets the given folders that are gone.
+    def _record_folders(self, roots: list[Path], sync: bool, exclude: Sequence[str]) -> None:
+        """Remember the folders given, with their exclude patterns; forget gone ones on a sync.
 
-        A folder inside a recorded one adds nothing.
+        A folder inside a recorded one adds nothing: the outer folder's run covers it.
         """
-        recorded = set(self.index.catalog.folders())
+        recorded = self.index.catalog.folders()
         for root in roots:
             if root.is_dir():
-                recorded.add(str(root))
+                recorded[str(root)] = list(exclude)
             elif sync:
-                recorded.discard(str(root))
-        kept = [f for f in recorded if not any(_under(f, Path(other)) for other in recorded if other != f)]
+                recorded.pop(str(root), None)
+        kept = {f: p for f, p in recorded.items() if not any(_under(f, Path(o)) for o in recorded if o != f)}
         self.index.catalog.set_folders(kept)
 
     def sync_all(self, progress: Progress | None = None) -> IngestReport:
         """Re-read the recorded folders and each document ingested on its own; drop what is gone.
 
+        Each folder keeps the exclude patterns it was given with (one run per set of patterns).
         Never the parent folder of a document given on its own: that would add the files beside it.
         """
-        folders = [Path(f) for f in self.index.catalog.folders()]
+        folders = self.index.catalog.folders()
         loose = [Path(s) for s in self.index.catalog.documents()
-                 if not any(_under(s, folder) for folder in folders)]
-        return self.run([*folders, *loose], sync=True, progress=progress)
+                 if not any(_under(s, Path(folder)) for folder in folders)]
+        groups: dict[tuple[str, ...], list[Path]] = {}
+        for folder, patterns in folders.items():
+            groups.setdefault(tuple(patterns), []).append(Path(folder))
+        runs: list[tuple[tuple[str, ...], list[Path]]] = list(groups.items()) or [((), [])]
+        total = IngestReport()
+        for at, (group, paths) in enumerate(runs):
+            extra = loose if at == 0 else []  # a file named on its own is taken whatever the patterns
+            total = total.plus(self.run([*paths, *extra], sync=True, progress=progress, exclude=group))
+        return total
 
     def remove_sources(self, sources: list[str]) -> int:
         """Forget documents (catalog first, then their vectors); return how many were indexed."""

@@ -52,7 +52,7 @@ def test_ingest_ask_status_json_contracts(env: dict[str, str], docs: Path) -> No
     assert status["documents"] == 7 and status["passages"] > 7
     assert status["embedder"] == env["VRAAGBAAK_EMBEDDER"]
     assert status["data_dir"] == env["VRAAGBAAK_DATA_DIR"]
-    assert status["folders"] == [str(docs.resolve())] and status["types"] == {"txt": 7}
+    assert status["folders"] == {str(docs.resolve()): []} and status["types"] == {"txt": 7}
     assert (status["years"], status["undated"]) == ({"2017": 6}, 1)  # the seed states no date
 
 

@@ -309,7 +309,7 @@ def test_sync_everything_rereads_the_folders_and_files_given_and_nothing_beside_
     (elsewhere / "buur.txt").write_text("Een buur die nooit werd toegevoegd.\n", encoding="utf-8")
     a = make_assistant()
     a.ingest([docs, loose])
-    assert a.index.catalog.folders() == [str(docs.resolve())]
+    assert a.index.catalog.folders() == {str(docs.resolve()): []}
     before = set(a.index.catalog.documents())
 
     (docs / "nieuw.txt").write_text("Nieuw document\n\nOver de haven van Gent.\n", encoding="utf-8")
@@ -325,7 +325,7 @@ def test_sync_everything_rereads_the_folders_and_files_given_and_nothing_beside_
     shutil.rmtree(docs)  # a folder given and now gone: its documents leave, the folder is forgotten
     report = a.sync_all()
     assert (report.removed, report.failed, a.index.catalog.document_count()) == (len(before), [], 0)
-    assert a.index.catalog.folders() == []
+    assert a.index.catalog.folders() == {}
 
 
 
@@ -359,14 +359,18 @@ def test_excluded_files_are_left_out_and_a_sync_drops_them(make_assistant: Calla
     a.ingest([docs])
     indexed = {Path(s).relative_to(docs.resolve()).as_posix() for s in a.index.catalog.documents()}
     assert {"README.md", "drafts/concept.txt"} <= indexed
+    a.index.close()
 
-    b = make_assistant(exclude=["README.md", "drafts/*.txt"])
-    report = b.ingest([docs], sync=True)
+    b = make_assistant(exclude=["README.md"])  # configured: everywhere
+    report = b.ingest([docs], sync=True, exclude=["drafts/*.txt"])  # given: remembered with the folder
     assert report.removed == 3 and report.failed == []
     left = {Path(s).relative_to(docs.resolve()).as_posix() for s in b.index.catalog.documents()}
     assert left == indexed - {"README.md", "drafts/concept.txt", "drafts/README.md.txt"}
+    assert b.index.catalog.folders() == {str(docs.resolve()): ["drafts/*.txt"]}
+    assert b.sync_all().added == 0  # a later sync keeps the folder's patterns
     assert b.ingest([docs / "README.md"]).added == 1  # a file named on its own is always taken
-    assert b.ingest([docs]).unchanged == len(left)  # without sync nothing is dropped
+    assert b.ingest([docs]).added == 2  # the folder given again, without patterns: they are gone
+    assert b.index.catalog.folders() == {str(docs.resolve()): []}
 
 
 def test_the_watcher_ignores_excluded_files(docs: Path) -> None:

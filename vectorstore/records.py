@@ -159,14 +159,18 @@ class Catalog:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     # -- folders ----------------------------------------------------------------------------
-    def folders(self) -> list[str]:
-        """The folders documents were ingested from (what "sync everything" re-reads)."""
-        raw = self.get_meta("folders")
-        return list(json.loads(raw)) if raw else []
+    def folders(self) -> dict[str, list[str]]:
+        """The folders documents were ingested from, with the exclude patterns each was given with.
 
-    def set_folders(self, folders: Iterable[str]) -> None:
-        """Record the folders documents were ingested from."""
-        self.set_meta("folders", json.dumps(sorted(set(folders))))
+        What "sync everything" re-reads.
+        """
+        raw = self.get_meta("folders")
+        data = json.loads(raw) if raw else {}
+        return {str(f): [] for f in data} if isinstance(data, list) else {str(f): list(p) for f, p in data.items()}
+
+    def set_folders(self, folders: dict[str, list[str]]) -> None:
+        """Record the folders documents were ingested from, with their exclude patterns."""
+        self.set_meta("folders", json.dumps(dict(sorted(folders.items()))))
 
     # -- documents --------------------------------------------------------------------------
     def documents(self) -> dict[str, DocumentRecord]:
