@@ -245,3 +245,18 @@ def test_ask_about_one_document_from_the_documents_tab(browser: Any, app: App) -
     assert f"alleen in: {other.name}" in turn.locator(".vb-meta").inner_text()
     assert "75.000" not in turn.locator(".vb-answer").inner_text()
     page.context.close()
+
+
+def test_documents_tab_filters_by_year(browser: Any, app: App) -> None:
+    page = open_page(browser, app)
+    tab(page, "Documenten")
+    page.wait_for_function("document.querySelectorAll('#vb-documents tbody tr').length > 1")
+    page.locator("#vb-year input").click()
+    page.get_by_role("option", name="Zonder datum").click()
+    page.wait_for_function("!document.querySelector('#vb-documents').innerText.includes('bekamer_')")
+    assert SEED.name in page.locator("#vb-documents").inner_text()  # the seed states no date
+    page.locator("#vb-year input").click()
+    page.get_by_role("option", name="2017").click()
+    page.wait_for_function("!document.querySelector('#vb-documents').innerText.includes('000_f1983a13')")
+    assert "bekamer_" in page.locator("#vb-documents").inner_text()
+    page.context.close()

@@ -30,12 +30,14 @@ from ui.format import (
 )
 from ui.i18n import TEXTS, pick_language, t
 from ui.listing import (
+    UNDATED,
     DocQuery,
     documents_table_html,
     folders,
     outermost,
     scope_choices,
     select_documents,
+    year_choices,
 )
 from ui.state import Prefs, Turn
 from vectorstore.records import DocumentRecord
@@ -356,6 +358,16 @@ def test_listing_shows_and_sorts_by_the_date_a_document_states() -> None:
     cells = [row.find_all("td")[2].get_text() for row in
              BeautifulSoup(documents_table_html(page, "en"), "html.parser").find("tbody").find_all("tr")]
     assert cells == ["2017-03-01", "2016", ""]
+
+
+def test_listing_filters_by_the_year_a_document_states() -> None:
+    records = [record("/d/a.txt", "A", date="2017-03-01"), record("/d/b.txt", "B"),
+               record("/d/c.txt", "C", date="2016")]
+    assert [r.title for r in select_documents(records, DocQuery(year="2017")).rows] == ["A"]
+    assert [r.title for r in select_documents(records, DocQuery(year=UNDATED)).rows] == ["B"]
+    assert select_documents(records, DocQuery(year="")).total == 3
+    assert year_choices([2017, 2016], "nl") == [("Alle jaren", ""), ("2017", "2017"), ("2016", "2016"),
+                                                ("Zonder datum", UNDATED)]
 
 
 def test_listing_clamps_the_page_and_rejects_unknown_sort_keys() -> None:

@@ -17,7 +17,7 @@ from ui.documents import Library
 from ui.files import file_route
 from ui.format import header_html
 from ui.i18n import LANGUAGES, pick_language, t
-from ui.listing import SORT_KEYS, DocQuery, scope_choices
+from ui.listing import SORT_KEYS, DocQuery, scope_choices, year_choices
 from ui.state import Prefs
 
 THEME = gr.themes.Soft(
@@ -112,11 +112,14 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                                          value="sync_info")
                                 report = gr.HTML(elem_id="vb-report", js_on_load=None)
                         with gr.Row(equal_height=True):
-                            search = labelled(gr.Textbox(label=t(lang, "search"), scale=3, elem_id="vb-search"),
+                            search = labelled(gr.Textbox(label=t(lang, "search"), scale=2, elem_id="vb-search"),
                                               label="search")
                             doc_type = labelled(gr.Dropdown([(t(lang, "all_types"), "")], value="",
                                                             label=t(lang, "doc_type"), scale=1,
                                                             elem_id="vb-type"), label="doc_type")
+                            doc_year = labelled(gr.Dropdown(year_choices(years, lang), value="",
+                                                            label=t(lang, "doc_year"), scale=1,
+                                                            elem_id="vb-year"), label="doc_year")
                             sort = labelled(gr.Dropdown(sort_choices(lang), value="title", label=t(lang, "sort"),
                                                         scale=1, elem_id="vb-sort"), label="sort")
                             descending = labelled(gr.Checkbox(False, label=t(lang, "descending"), scale=1,
@@ -131,7 +134,7 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             with gr.Column(scale=2, min_width=360, elem_id="vb-side"):
                 panel = gr.HTML(chat.panel(None, start), js_on_load=PANEL_JS, elem_id="vb-panel")
 
-        views = [header, table, pager, docq, scope, scope_years, scope_types, doc_type, report]
+        views = [header, table, pager, docq, scope, scope_years, scope_types, doc_type, doc_year, report]
 
         def relabel(p: Prefs) -> list[Any]:
             updates = [gr.update(**texts(p.language)) for _, texts in labels]
@@ -166,8 +169,8 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         after_index_change(table.click(library.click, [prefs, scope], [panel, target, scope, tabs], **PRIVATE))
         after_index_change(upload.upload(library.upload, [upload, prefs], [report, upload], **PRIVATE))
         after_index_change(sync.click(library.sync, prefs, report, **PRIVATE))
-        gr.on([search.change, doc_type.input, sort.input, descending.input], Library.query,
-              [search, doc_type, sort, descending], docq, trigger_mode="always_last", **PRIVATE).then(
+        gr.on([search.change, doc_type.input, doc_year.input, sort.input, descending.input], Library.query,
+              [search, doc_type, doc_year, sort, descending], docq, trigger_mode="always_last", **PRIVATE).then(
             library.table, [docq, prefs], [table, pager, docq], **PRIVATE)
         for button, step in ((previous, Library.previous_page), (following, Library.next_page)):
             button.click(step, docq, docq, **PRIVATE).then(library.table, [docq, prefs], [table, pager, docq],

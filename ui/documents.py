@@ -23,6 +23,7 @@ from ui.listing import (
     page_label,
     scope_choices,
     select_documents,
+    year_choices,
 )
 from ui.state import Prefs
 from ui.viewer import clicked, render_panel
@@ -43,9 +44,10 @@ class Library:
         return self.assistant.index.catalog
 
     @staticmethod
-    def query(search: str, doc_type: str | None, sort: str, descending: bool) -> DocQuery:
+    def query(search: str, doc_type: str | None, year: str | None, sort: str, descending: bool) -> DocQuery:
         """A new table query from the filter controls, back on page 1."""
-        return DocQuery(search or "", doc_type or "", sort if sort in SORT_KEYS else "title", bool(descending))
+        return DocQuery(search or "", doc_type or "", year or "", sort if sort in SORT_KEYS else "title",
+                        bool(descending))
 
     @staticmethod
     def previous_page(query: DocQuery) -> DocQuery:
@@ -80,6 +82,7 @@ class Library:
                 gr.update(choices=[(str(y), str(y)) for y in years], visible=bool(years)),  # no dates: no picker
                 gr.update(choices=types),
                 gr.update(choices=[(t(prefs.language, "all_types"), ""), *[(d, d) for d in types]]),
+                gr.update(choices=year_choices(years, prefs.language)),
                 report_html(last, prefs.language))
 
     def upload(self, files: Sequence[str] | None, prefs: Prefs,

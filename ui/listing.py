@@ -13,16 +13,18 @@ from ui.i18n import t
 from vectorstore.records import DocumentRecord
 
 SCOPE_CHOICES = 1000  # beyond this many documents the picker lists folders; documents come from the table
+UNDATED = "-"  # the year filter's value for documents that state no date
 SORT_KEYS = ("title", "source", "doc_type", "date", "passages", "ingested_at")
 PER_PAGE = 25
 
 
 @dataclass(frozen=True)
 class DocQuery:
-    """What the documents table shows: a search, a type filter, a sort order and a page."""
+    """What the documents table shows: a search, type and year filters, a sort order and a page."""
 
     search: str = ""
     doc_type: str = ""
+    year: str = ""  # "" any, "2017", or UNDATED
     sort: str = "title"
     descending: bool = False
     page: int = 1
@@ -55,13 +57,24 @@ def select_documents(records: Iterable[DocumentRecord], query: DocQuery) -> DocP
         raise ValueError(f"unknown sort key {query.sort!r}: use one of {', '.join(SORT_KEYS)}")
     words = query.search.casefold().split()
     matches = [r for r in records
-               if (not query.doc_type or r.doc_type == query.doc_type)
+               if (not query.doc_type or r.doc_type == query.doc_type) and _in_year(r, query.year)
                and all(w in r.title.casefold() or w in r.source.casefold() for w in words)]
     matches.sort(key=_sort_key(query.sort), reverse=query.descending)
     pages = max(1, math.ceil(len(matches) / query.per_page))
     page = min(max(1, query.page), pages)
     at = (page - 1) * query.per_page
     return DocPage(matches[at:at + query.per_page], len(matches), page, pages)
+
+
+def _in_year(record: DocumentRecord, year: str) -> bool:
+    if not year:
+        return True
+    return record.year is None if year == UNDATED else str(record.year) == year
+
+
+def year_choices(years: Iterable[int], language: str) -> list[tuple[str, str]]:
+    """The documents table's year filter: any year, each year present (newest first), undated."""
+    return [(t(language, "all_years"), ""), *[(str(y), str(y)) for y in years], (t(language, "undated"), UNDATED)]
 
 
 def ingested_at(record: DocumentRecord) -> str:
