@@ -95,8 +95,3 @@ def declared_date(value: object) -> str | None:
             raw = "-".join(part for part in pdf.groups() if part)
         return parse_date(raw)
     return None
-
-
-def year_of(iso: str | None) -> int | None:
-    """The year of a stored date, or None."""
-    return int(iso[:4]) if iso else None
