@@ -182,7 +182,7 @@ class Ingestor:
                                  for root in roots)]
                 report.removed += self.remove_sources(doomed)
             self._record_folders(roots, sync, exclude)
-            self.index.keyword.persist()
+            self.index.keyword.refresh()
             report.passages = self.index.catalog.passage_count()
             report.seconds = round(time.time() - started, 3)
             self.index.catalog.record_run(started, report.seconds, report.to_json(),
@@ -262,7 +262,7 @@ class Ingestor:
         """Remove one document explicitly (under the writer lock)."""
         with self.index.writer_lock():
             removed = self.remove_sources([str(Path(path).expanduser().resolve())])
-            self.index.keyword.persist()
+            self.index.keyword.refresh()
         return removed
 
     def _rename(self, old: str, new: str, mtime: float) -> None:

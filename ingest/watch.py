@@ -104,7 +104,6 @@ class FolderWatcher:
                 if self.on_error is not None:
                     self.on_error(e)
                 continue
-            self.ingestor.index.keyword.refresh()  # here, not in the next question's time
             self.runs += 1
             if self.on_report is not None:
                 self.on_report(report)

@@ -4,8 +4,9 @@ Tokens are accent-folded, lower-cased, stripped of Dutch and English stopwords a
 The index is rebuilt from the catalog whenever the catalog's version moves; tokens of passages
 seen before are reused, so a rebuild after a small change costs little more than BM25's own
 indexing. It lives in the data dir beside Chroma, stamped with the catalog version it matches,
-with the built BM25 itself: the writer builds it once and every reader process loads it (0.15 s
-instead of 1.3 s for 19,000 passages on the first question after an ingest).
+with the built BM25 itself: the writer builds it once and every reader process loads it (0.07 s
+instead of 1.03 s for 19,152 passages on the first question after an ingest;
+benchmarks/keyword_refresh.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from vectorstore.records import Catalog
 _WORD = re.compile(r"\w\w+")
 _STOP = frozenset(STOPWORDS_DUTCH) | frozenset(STOPWORDS_EN)
 _STALE_TMP_SECONDS = 3600
-_FORMAT = 2  # of the saved file; a saved BM25 is used only by the bm25s version that built it
 
 
 def _build(tokens: list[list[str]]) -> bm25s.BM25 | None:
@@ -89,7 +89,11 @@ class KeywordIndex:
         return self.directory / "keyword.pkl"
 
     def refresh(self) -> None:
-        """Bring the index in step with the catalog: load it from disk or rebuild it."""
+        """Bring the index in step with the catalog: load it from disk or rebuild and save it.
+
+        An ingest calls it before it releases the writer lock, so the file it leaves is in step
+        for the readers and its own process (a page or a watcher) answers without reloading.
+        """
         with self._lock:
             if self.catalog.version == self._version:
                 return
@@ -97,40 +101,24 @@ class KeywordIndex:
             self._use(ids, sources, bm25)
             self._version = version
 
-    def persist(self) -> None:
-        """Bring the saved index in step with the catalog: what an ingest leaves for the readers.
-
-        A no-op ingest only compares versions; it neither loads nor builds BM25.
-        """
-        with self._lock:
-            if self.catalog.version != self._version and self._saved_version() != self.catalog.version:
-                self._in_step()
-
     def _in_step(self) -> tuple[int, list[str], list[str], bm25s.BM25 | None]:
         """The saved index when it matches the catalog, else one rebuilt from the catalog and saved."""
         version = self.catalog.version
         saved = self._load()
         if saved is not None and saved["version"] == version:
+            # a BM25 pickled by another bm25s version is not trusted: built again from the tokens
             bm25 = saved.get("bm25") if saved.get("bm25s") == bm25s.__version__ else None
             if bm25 is not None or not saved["ids"]:
                 return version, saved["ids"], saved["sources"], bm25
-            rows = None  # an older file: same passages, BM25 still to build
+            ids, tokens, sources = saved["ids"], saved["tokens"], saved["sources"]
         else:
             with self.catalog.snapshot():  # the version and the rows of one committed state
                 version = self.catalog.version
                 rows = self.catalog.keyword_rows()
-        if rows is None:
-            assert saved is not None
-            ids, tokens, sources = saved["ids"], saved["tokens"], saved["sources"]
-        else:
             ids, tokens, sources = self._rebuild(saved, rows)
         bm25 = _build(tokens)
         self._save(version, ids, tokens, sources, bm25)
         return version, ids, sources, bm25
-
-    def _saved_version(self) -> int | None:
-        saved = self._load()
-        return None if saved is None else int(saved["version"])
 
     def _rebuild(self, saved: dict | None,  # type: ignore[type-arg]
                  rows: list[tuple[str, str, str]]) -> tuple[list[str], list[list[str]], list[str]]:
@@ -183,7 +171,7 @@ class KeywordIndex:
         fd, name = tempfile.mkstemp(prefix="keyword.", suffix=".tmp", dir=self.directory)
         try:
             with os.fdopen(fd, "wb") as f:
-                pickle.dump({"format": _FORMAT, "version": version, "ids": ids, "tokens": tokens,
+                pickle.dump({"version": version, "ids": ids, "tokens": tokens,
                              "sources": sources, "bm25": bm25, "bm25s": bm25s.__version__}, f)
             os.replace(name, self._file)
         except BaseException:
