@@ -146,11 +146,11 @@ class Ingestor:
             self.remove_sources(sorted(self.index.sweep_orphans()))
             self._refresh_metadata()
             files, report.failed = collect(roots, patterns)
+            known = self.index.catalog.documents()
             if sync:  # a folder or file that is gone is what a sync removes, not a failure
-                known_roots = set(self.index.catalog.folders()) | set(self.index.catalog.documents())
+                known_roots = set(self.index.catalog.folders()) | set(known)
                 report.failed = [f for f in report.failed
                                  if not (f["source"] in known_roots and not Path(f["source"]).exists())]
-            known = self.index.catalog.documents()
             by_hash: dict[str, list[str]] = {}
             for record in known.values():
                 by_hash.setdefault(record.content_hash, []).append(record.source)
@@ -177,9 +177,9 @@ class Ingestor:
                 todo.append((path, digest, indexed is not None))
             self._write(todo, report, progress)
             if sync:  # gone, or now excluded from a folder synced
+                folders = [root for root in roots if root.is_dir()] if patterns else []
                 doomed = [s for s in known if (s in gone and any(_under(s, root) for root in roots))
-                          or any(root.is_dir() and _under(s, root) and excluded(Path(s), root, patterns)
-                                 for root in roots)]
+                          or any(_under(s, folder) and excluded(Path(s), folder, patterns) for folder in folders)]
                 report.removed += self.remove_sources(doomed)
             self._record_folders(roots, sync, exclude)
             self.index.keyword.refresh()
