@@ -165,8 +165,7 @@ class Catalog:
         What "sync everything" re-reads.
         """
         raw = self.get_meta("folders")
-        data = json.loads(raw) if raw else {}
-        return {str(f): [] for f in data} if isinstance(data, list) else {str(f): list(p) for f, p in data.items()}
+        return {str(f): list(p) for f, p in json.loads(raw).items()} if raw else {}
 
     def set_folders(self, folders: dict[str, list[str]]) -> None:
         """Record the folders documents were ingested from, with their exclude patterns."""
