@@ -17,7 +17,7 @@ from ui.documents import Library
 from ui.files import file_route
 from ui.format import header_html
 from ui.i18n import LANGUAGES, pick_language, t
-from ui.listing import SORT_KEYS, DocQuery, scope_choices, year_choices
+from ui.listing import SORT_KEYS, DocQuery, scope_choices, scope_year_choices, year_choices
 from ui.state import Prefs
 
 THEME = gr.themes.Soft(
@@ -40,7 +40,7 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
     library = Library(assistant, settings.data_dir / "uploads", settings.llm)
     start = Prefs(k=settings.top_k)
     lang = start.language
-    catalog = assistant.index.catalog
+    records = list(assistant.index.catalog.documents().values())  # read once for the initial choices
     labels: list[tuple[gr.components.Component | gr.blocks.BlockContext, Callable[[str], dict[str, Any]]]] = []
 
     def labelled(component: Any, **keys: str) -> Any:
@@ -73,13 +73,13 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                             clear = labelled(gr.Button(t(lang, "new_chat"), scale=1, elem_id="vb-clear"),
                                              value="new_chat")
                         scope = labelled(gr.Dropdown(
-                            choices=scope_choices(catalog.documents().values()), value=[], multiselect=True,
+                            choices=scope_choices(records), value=[], multiselect=True,
                             allow_custom_value=True, label=t(lang, "scope"),
                             info=t(lang, "scope_info"), elem_id="vb-scope"), label="scope", info="scope_info")
-                        years, types = years_and_types(catalog.documents().values())
+                        years, types = years_and_types(records)
                         with gr.Row():
                             scope_years = labelled(gr.Dropdown(
-                                choices=[(str(y), str(y)) for y in years], value=[], multiselect=True,
+                                choices=scope_year_choices(years), value=[], multiselect=True,
                                 label=t(lang, "scope_years"), info=t(lang, "scope_years_info"),
                                 visible=bool(years), elem_id="vb-scope-years"),
                                 label="scope_years", info="scope_years_info")

@@ -22,6 +22,7 @@ from ui.listing import (
     documents_table_html,
     page_label,
     scope_choices,
+    scope_year_choices,
     select_documents,
     year_choices,
 )
@@ -79,7 +80,7 @@ class Library:
         header = header_html(prefs.language, len(records), self.catalog.passage_count(), self.backend)
         return (header, *self.table(query, prefs),
                 gr.update(choices=scope_choices(records.values(), scope or ())),
-                gr.update(choices=[(str(y), str(y)) for y in years], visible=bool(years)),  # no dates: no picker
+                gr.update(choices=scope_year_choices(years), visible=bool(years)),  # no dates: no picker
                 gr.update(choices=types),
                 gr.update(choices=[(t(prefs.language, "all_types"), ""), *[(d, d) for d in types]]),
                 gr.update(choices=year_choices(years, prefs.language)),

@@ -72,9 +72,14 @@ def _in_year(record: DocumentRecord, year: str) -> bool:
     return record.year is None if year == UNDATED else str(record.year) == year
 
 
+def scope_year_choices(years: Iterable[int]) -> list[tuple[str, str]]:
+    """The scope's year picker: each year present, newest first."""
+    return [(str(y), str(y)) for y in years]
+
+
 def year_choices(years: Iterable[int], language: str) -> list[tuple[str, str]]:
     """The documents table's year filter: any year, each year present (newest first), undated."""
-    return [(t(language, "all_years"), ""), *[(str(y), str(y)) for y in years], (t(language, "undated"), UNDATED)]
+    return [(t(language, "all_years"), ""), *scope_year_choices(years), (t(language, "undated"), UNDATED)]
 
 
 def ingested_at(record: DocumentRecord) -> str:
