@@ -130,11 +130,10 @@ class Library:
         Returns the panel, the panel's target, the scope picker and the selected tab.
         """
         action, (source, _, _) = clicked(evt)
-        records = self.catalog.documents()
         if action == "remove":
             self.remove(source, prefs)
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        if action == "scope" and source in records:
+        if action == "scope" and source in (records := self.catalog.documents()):
             chosen = [*[s for s in scope or [] if s != source], source]
             gr.Info(t(prefs.language, "scoped_to", title=records[source].title))
             return (gr.skip(), gr.skip(), gr.update(choices=scope_choices(records.values(), chosen), value=chosen),
