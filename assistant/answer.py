@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from assistant.citations import sentences
+from assistant.citations import CheckedSentence, CitationChecker
+from assistant.evidence import Evidence
 from assistant.retrieval import Hit
 from assistant.scope import Scope
-from vectorstore.keyword import Tokenizer
+from assistant.sentences import segment
 
 if TYPE_CHECKING:
     from assistant.llm import ChatModel
@@ -24,10 +24,12 @@ class Citation:
     n: int
     hit: Hit
     verified: bool
+    quotes: tuple[tuple[int, int], ...] = ()  # document spans of the passage's sentences the answer took
 
     def to_json(self) -> dict[str, object]:
         """The ``citations`` entry of the JSON contract."""
-        return {"n": self.n, **self.hit.to_json(), "verified": self.verified}
+        return {"n": self.n, **self.hit.to_json(), "verified": self.verified,
+                "quotes": [{"start": a, "end": b} for a, b in self.quotes]}
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Answer:
     relevance: float = 0.0
     coverage: float = 0.0
     scope: Scope | None = None  # what the question was restricted to, if anything
+    verified: bool = False  # every claim of the answer is supported by a passage it cites
     extra: dict[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
@@ -58,7 +61,8 @@ class Answer:
             "query": self.query, "backend": self.backend, "error": self.error,
             "relevance": round(self.relevance, 6), "coverage": round(self.coverage, 4),
             "index_version": self.index_version, "scope": self.scope.to_json() if self.scope else None,
-            "seconds": round(self.seconds, 4),
+            "seconds": round(self.seconds, 4), "verified": self.verified,
+            "evidence": self.extra.get("evidence"), "reason": self.extra.get("reason"),
         }
 
 
@@ -67,54 +71,23 @@ class Answerer(Protocol):
 
     name: str
 
-    def stream(self, question: str, hits: list[Hit], language: str) -> Iterator[str]:
+    def stream(self, question: str, hits: list[Hit], language: str, evidence: Evidence) -> Iterator[str]:
         """Yield the answer text in pieces, markers included."""
         ...
 
 
 class ExtractiveAnswerer:
-    """No LLM: quotes the sentences of the top passages that match the question best.
-
-    The best sentence of the top passage always leads, so the first citation is the passage
-    that retrieval ranked first; up to two more sentences follow when they score nearly as well.
-    """
+    """No LLM: quotes the sentences that ``assistant.evidence`` chose, each with its ``[n]``."""
 
     name = "extractive"
 
-    def __init__(self, tokenizer: Tokenizer, max_chars: int = 700) -> None:
-        self.tokenize = tokenizer
-        self.max_chars = max_chars
-
-    def stream(self, question: str, hits: list[Hit], language: str) -> Iterator[str]:
+    def stream(self, question: str, hits: list[Hit], language: str, evidence: Evidence) -> Iterator[str]:
         """The whole extractive answer in one piece."""
-        yield self.answer(question, hits)
+        yield self.answer(evidence)
 
-    def answer(self, question: str, hits: list[Hit]) -> str:
-        """Chosen sentences, each followed by its ``[n]``."""
-        asked = set(self.tokenize(question))
-        scored: list[tuple[float, int, int, str]] = []
-        for rank, hit in enumerate(hits[:3]):
-            text = hit.passage.text
-            for order, span in enumerate(sentences(text)):
-                sentence = " ".join(text[span.start:span.end].split())
-                words = self.tokenize(sentence)
-                overlap = len(asked & set(words)) / math.sqrt(len(words) + 1)
-                lead_bonus = 0.15 if order == 0 and hit.passage.kind == "answer" else 0.0
-                scored.append(((overlap + lead_bonus) * (1.0, 0.6, 0.4)[rank], rank, order, sentence))
-        if not scored:
-            return ""
-        first = max((s for s in scored if s[1] == 0), key=lambda s: s[0], default=max(scored))
-        chosen = [first]
-        used = len(first[3])
-        for cand in sorted(scored, key=lambda s: (-s[0], s[1], s[2])):
-            if len(chosen) == 3 or cand in chosen or cand[0] < 0.6 * first[0] or cand[0] <= 0:
-                continue
-            if used + len(cand[3]) > self.max_chars:
-                continue
-            chosen.append(cand)
-            used += len(cand[3])
-        chosen.sort(key=lambda s: (s[1], s[2]))
-        return " ".join(f"{_short(s[3])} [{s[1] + 1}]" for s in chosen)
+    def answer(self, evidence: Evidence) -> str:
+        """The chosen sentences in reading order, each followed by its ``[n]``."""
+        return " ".join(f"{q.text} [{q.rank + 1}]" for q in evidence.quotes)
 
 
 class LLMAnswerer:
@@ -125,13 +98,37 @@ class LLMAnswerer:
         self.prompt = prompt
         self.name = model.name
 
-    def stream(self, question: str, hits: list[Hit], language: str) -> Iterator[str]:
+    def stream(self, question: str, hits: list[Hit], language: str, evidence: Evidence) -> Iterator[str]:
         """The model's reply as it is written; failures raise ``AnswerBackendError``."""
         yield from self.model.stream(self.prompt.messages(question, hits, language))
 
 
-def _short(sentence: str, limit: int = 500) -> str:
-    """A sentence cut at a word boundary when it is very long."""
-    if len(sentence) <= limit:
-        return sentence
-    return sentence[:limit].rsplit(" ", 1)[0] + " …"
+def quoted_spans(evidence: Evidence, checked: list[CheckedSentence], hits: list[Hit],
+                 checker: CitationChecker) -> dict[int, tuple[tuple[int, int], ...]]:
+    """For each cited passage n, the document spans of its sentences the answer took.
+
+    Extractive answers took exactly the evidence's sentences; for a written answer, each cited
+    claim marks the sentence of its passage that supports it best.
+    """
+    spans: dict[int, list[tuple[int, int]]] = {}
+    quoted = {(q.rank + 1, q.text): (q.start, q.end) for q in evidence.quotes}
+    for sentence in checked:
+        for n in sentence.cited:
+            span = quoted.get((n, sentence.text))
+            if span is None:
+                span = _best_sentence(sentence.text, hits[n - 1], checker)
+            if span is not None and span not in spans.setdefault(n, []):
+                spans[n].append(span)
+    return {n: tuple(sorted(v)) for n, v in spans.items()}
+
+
+def _best_sentence(claim: str, hit: Hit, checker: CitationChecker) -> tuple[int, int] | None:
+    """The span of the passage sentence sharing most content words with ``claim``."""
+    words = set(checker.tokenize(claim))
+    best, span = 0.0, None
+    for seg in segment(hit.passage.text):
+        tokens = set(checker.tokenize(seg.words))
+        share = len(words & tokens) / (len(words) or 1)
+        if share > best:
+            best, span = share, (hit.passage.start + seg.start, hit.passage.start + seg.end)
+    return span if best >= checker.threshold else None

@@ -5,10 +5,10 @@ from __future__ import annotations
 from assistant.answer import Answerer, ExtractiveAnswerer, LLMAnswerer
 from assistant.citations import CitationChecker
 from assistant.embeddings import cached, embedder_dimension, make_embedder
+from assistant.evidence import EvidenceReader
 from assistant.followup import LLMRewriter, Rewriter, RuleRewriter
 from assistant.llm import make_chat_model
 from assistant.prompt import PromptBuilder, context_chars
-from assistant.refusal import RefusalPolicy, policy_for
 from assistant.retrieval import FusionWeights, HybridRetriever
 from assistant.service import Assistant
 from assistant.settings import Settings
@@ -22,7 +22,7 @@ from vectorstore.keyword import Tokenizer
 def make_answerer(settings: Settings, tokenizer: Tokenizer) -> Answerer:
     """The answer backend named by ``settings.llm``: 'extractive', 'openai', 'ollama' or 'gguf:<path>'."""
     if settings.llm == "extractive":
-        return ExtractiveAnswerer(tokenizer)
+        return ExtractiveAnswerer()
     prompt = PromptBuilder(context_chars(settings.llm_context, settings.llm_max_tokens))
     return LLMAnswerer(make_chat_model(settings), prompt)  # ConfigError for an unknown name
 
@@ -35,12 +35,10 @@ def make_rewriter(answerer: Answerer, tokenizer: Tokenizer) -> Rewriter:
     return rules
 
 
-def refusal_policy(settings: Settings) -> RefusalPolicy:
-    """The refusal thresholds from settings."""
-    return policy_for(
-        settings.embedder, dense_sure=settings.refuse_dense_sure, dense_floor=settings.refuse_dense_floor,
-        coverage=settings.refuse_coverage, dense_foreign=settings.refuse_dense_foreign,
-        min_known=settings.refuse_min_known)
+def refusal_overrides(settings: Settings) -> dict[str, float | None]:
+    """The refusal thresholds that settings set explicitly (they beat any calibration)."""
+    return {"sure": settings.refuse_sure, "floor": settings.refuse_floor, "lexical": settings.refuse_lexical,
+            "foreign": settings.refuse_foreign, "lexical_only": settings.refuse_lexical_only}
 
 
 def build_assistant(settings: Settings) -> Assistant:
@@ -65,6 +63,6 @@ def build_assistant(settings: Settings) -> Assistant:
     return Assistant(
         index, retriever, answerer, CitationChecker(tokenizer),
         Ingestor(index, chunker, settings.exclude),
-        refusal=refusal_policy(settings),
+        reader=EvidenceReader(tokenizer, raw), refusal=refusal_overrides(settings),
         max_question_chars=settings.max_question_chars, top_k=settings.top_k,
         rewriter=make_rewriter(answerer, tokenizer))

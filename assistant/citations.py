@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant.sentences import is_abbreviation
 from vectorstore.keyword import Tokenizer
 
 MARKER = re.compile(r"\[(\d{1,2})\]")
@@ -35,6 +36,9 @@ def sentences(text: str) -> list[Span]:
     spans: list[Span] = []
     at = 0
     for match in _SENTENCE_END.finditer(text):
+        word = re.search(r"(\S+)\.$", text[at:match.start()])
+        if word and is_abbreviation(word.group(1)):
+            continue  # "nr. 295": the sentence goes on
         spans += _trimmed(text, at, match.start())
         at = match.end()
     spans += _trimmed(text, at, len(text))
@@ -88,10 +92,13 @@ class CitationChecker:
         self.threshold = threshold
 
     def support(self, sentence: str, passage: str) -> float:
-        """Share of the sentence's content words found in the passage (1.0 for no content words)."""
+        """Share of the sentence's content words found in the passage.
+
+        A sentence without content words ("1. [1]") is supported by nothing: 0.0, never 1.0.
+        """
         words = set(self.tokenize(MARKER.sub(" ", sentence)))
         if not words:
-            return 1.0
+            return 0.0
         return len(words & set(self.tokenize(passage))) / len(words)
 
     def check(self, answer: str, passages: list[str]) -> list[CheckedSentence]:

@@ -182,11 +182,52 @@ def status(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
         print("types:     " + ", ".join(f"{t} {n}" for t, n in info["types"].items()))
         print("years:     " + ", ".join([*(f"{y} {n}" for y, n in info["years"].items()),
                                          f"undated {info['undated']}"]))
+    refusal = info["refusal"]
+    if refusal["calibrated"]:
+        print(f"refusal:   {refusal['source']} thresholds: sentence similarity sure {refusal['sure']}, "
+              f"floor {refusal['floor']}, words {refusal['lexical']}, other language {refusal['foreign']}")
+    else:
+        print("refusal:   embedder not calibrated: answers only when the sentences hold the question's "
+              "words (run `vraagbaak calibrate`)")
+    if info.get("calibration"):
+        c = info["calibration"]
+        print(f"calibrated {c['at']} on {c['probes']} probes: answers {c['answered']:.0%}, refuses {c['refused']:.0%}")
     for folder, patterns in info["folders"].items():
         print(f"folder:    {folder}" + (f" (except {', '.join(patterns)})" if patterns else ""))
     for run in info["runs"]:
         print(f"run {run['started_at']}: +{run['added']} ~{run['updated']} ={run['unchanged']} "
               f"-{run['removed']} failed {len(run['failed'])} ({run['seconds']} s)")
+
+
+@app.command()
+def calibrate(
+    data_dir: DataDir = None,
+    documents: Annotated[int, typer.Option("--documents", min=2, help="Documents to draw probes from.")] = 40,
+    probes: Annotated[int, typer.Option("--probes", min=10, help="Answerable probes to make.")] = 60,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the fit without storing it.")] = False,
+    as_json: JsonOut = False,
+) -> None:
+    """Fit the refusal thresholds for the index's embedder on probes made from its own documents."""
+    from assistant.calibration import calibrate as run_calibration
+
+    try:
+        result = run_calibration(build(settings_from(data_dir)), documents=documents, count=probes,
+                                 store=not dry_run)
+    except VraagbaakError as e:
+        raise fail(e) from e
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    report: dict[str, Any] = result["report"]  # type: ignore[assignment]
+    policy: dict[str, Any] = result["policy"]  # type: ignore[assignment]
+    print(f"probes:    {report['probes']} ({report['answerable']} answerable) from {report['documents']} documents")
+    print(f"fitted:    answers {report['answered']:.0%} of answerable probes, refuses {report['refused']:.0%} "
+          f"of unanswerable ones")
+    before = report["before"]
+    print(f"before:    {before['answered']:.0%} / {before['refused']:.0%} ({before['source']} thresholds)")
+    print(f"thresholds: sure {policy['sure']}, floor {policy['floor']}, lexical {policy['lexical']}, "
+          f"foreign {policy['foreign']}")
+    print("not stored (--dry-run)" if dry_run else "stored in the index; `vraagbaak status` shows it")
 
 
 @app.command()
@@ -300,8 +341,8 @@ def eval_(
 
 def _eval_settings(settings: Settings) -> dict[str, Any]:
     keep = ("embedder", "chunk_size", "chunk_overlap", "structure", "embed_question_parts", "top_k",
-            "candidates", "dense_weight", "keyword_weight", "rrf_k", "refuse_dense_sure", "refuse_dense_floor",
-            "refuse_coverage", "refuse_dense_foreign", "refuse_min_known", "llm")
+            "candidates", "dense_weight", "keyword_weight", "rrf_k", "refuse_sure", "refuse_floor",
+            "refuse_lexical", "refuse_foreign", "refuse_lexical_only", "llm")
     return {key: getattr(settings, key) for key in keep}
 
 

@@ -27,3 +27,7 @@ class QuestionError(VraagbaakError):
 
 class AnswerBackendError(VraagbaakError):
     """The answer backend (an LLM server or model) failed, timed out or replied garbage."""
+
+
+class CalibrationError(VraagbaakError):
+    """The index is too small, or its probes too few, to fit the refusal thresholds."""

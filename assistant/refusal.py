@@ -1,51 +1,119 @@
-"""When to say "the documents do not answer this": a rule calibrated on dev vs unanswerable sets.
+"""When to say "the documents do not answer this", from signals that mean the same at any size.
 
-Two signals: the top dense similarity (e5 squeezes it into a narrow band, so alone it separates
-poorly) and the IDF-weighted share of the question's words found in the top passages (words the
-corpus never uses, such as a year it does not cover, pull it down). A question is answered when
-the dense match is very strong, or strong enough and the words are there. A question in another
-language than the passages shares no words with them, so there the (cross-lingual) dense match
-decides alone. The thresholds come from ``benchmarks/calibrate_refusal.py``.
+The signals come from ``assistant.evidence``: the similarity of the question and the best
+answering sentence (on the embedder's own scale, so its thresholds are calibrated per
+embedder), the weighted share of the question's words in the chosen sentences (weights from the
+language, not the collection), and the question's specific terms (numbers, names, rare words)
+that the top passages lack. Rules, in order:
+
+1. no whole sentence with content words to quote: refuse;
+2. a number the question names is nowhere in the top passages (2023 asked, 2016 given): refuse;
+3. a name or rare word of the question is missing (same language only): refuse;
+4. a follow-up whose own words the chosen sentences lack: refuse;
+5. across languages the similarity decides alone; else a very similar sentence, or a similar
+   one that holds the question's words;
+6. an embedder without calibration has no trusted similarity scale: it answers only when the
+   chosen sentences hold most of the question's words, and never across languages.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
+
+from assistant.evidence import Evidence
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to answer, and in words why not."""
+
+    answerable: bool
+    reason: str = ""
 
 
 @dataclass(frozen=True)
 class RefusalPolicy:
-    """Thresholds on the two relevance signals."""
+    """Thresholds on the evidence signals; ``calibrated`` False means the similarity is not used."""
 
-    dense_sure: float = 0.89
-    dense_floor: float = 0.84
-    coverage: float = 0.5
-    dense_foreign: float = 0.838
-    min_known: float = 0.6
+    sure: float = 0.90
+    floor: float = 0.83
+    lexical: float = 0.5
+    foreign: float = 0.84
+    lexical_only: float = 0.75
+    own: float = 0.5
+    calibrated: bool = True
+    source: str = "built-in"
 
-    def answerable(self, similarity: float, coverage: float, known: float,
-                   cross_language: bool = False) -> bool:
-        """True when retrieval found something relevant enough to answer from.
+    def decide(self, evidence: Evidence, cross_language: bool = False, *, terms: bool = True) -> Decision:
+        """Answer or refuse ``evidence``; ``cross_language``: the question's language is not the passages'.
 
-        When the question is in another language than the top passages, or the index knows under
-        ``min_known`` of its words (a language the detector does not tell apart), word coverage
-        means nothing and the dense similarity decides alone against ``dense_foreign``. Known
-        words alone do not reveal an English question over Dutch documents: names, numbers and
-        cognates ("federal", "police") are in the index.
+        ``terms`` False skips the missing-term rules (2 and 3): calibration fits the similarity
+        rule on its own, so that it holds for questions whose words all occur somewhere.
         """
-        if cross_language or known < self.min_known:
-            return similarity >= self.dense_foreign
-        return similarity >= self.dense_sure or (similarity >= self.dense_floor and coverage >= self.coverage)
+        if not evidence.quotes or not evidence.content:
+            return Decision(False, "no sentence of the passages has content to quote")
+        if not terms:
+            pass
+        elif evidence.missing_numbers:
+            return Decision(False, f"the passages do not mention {', '.join(evidence.missing_numbers)}")
+        if not cross_language and evidence.missing:
+            return Decision(False, f"the passages do not mention {', '.join(evidence.missing)}")
+        if evidence.own < self.own:
+            return Decision(False, "the passages do not speak of what the follow-up asks")
+        if not self.calibrated:
+            if cross_language:
+                return Decision(False, "the embedder is not calibrated: a question in another language "
+                                       "than the documents cannot be judged (vraagbaak calibrate)")
+            if evidence.lexical >= self.lexical_only:
+                return Decision(True)
+            return Decision(False, "the embedder is not calibrated and the sentences lack the question's words")
+        s = evidence.similarity
+        if cross_language:
+            return Decision(s >= self.foreign, "" if s >= self.foreign else "no sentence is close enough")
+        if s >= self.sure or (s >= self.floor and evidence.lexical >= self.lexical):
+            return Decision(True)
+        return Decision(False, "no sentence is close enough to the question")
+
+    def to_json(self) -> dict[str, object]:
+        """The thresholds, for ``status`` and the stored calibration."""
+        def finite(x: float) -> float | None:
+            return x if math.isfinite(x) else None  # JSON has no infinity: null means "never by this rule"
+
+        return {"sure": finite(self.sure), "floor": finite(self.floor), "lexical": self.lexical,
+                "foreign": finite(self.foreign), "lexical_only": self.lexical_only, "own": self.own,
+                "calibrated": self.calibrated, "source": self.source}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> RefusalPolicy:
+        """A policy stored by ``to_json`` (unknown keys ignored)."""
+        fields = {k: (float("inf") if data[k] is None else data[k]) for k in cls.__dataclass_fields__ if k in data}
+        return cls(**fields)  # type: ignore[arg-type]
 
 
-# calibrated with benchmarks/calibrate_refusal.py on the full corpus index (see benchmarks/README.md)
-CALIBRATED = {"e5-small": RefusalPolicy()}
-# an uncalibrated embedder: its similarity scale is unknown, so only word coverage decides
-LEXICAL_ONLY = RefusalPolicy(dense_sure=float("inf"), dense_floor=float("-inf"), coverage=0.5,
-                             dense_foreign=float("-inf"), min_known=0.5)
+# an embedder with no calibration: the similarity scale is unknown, only the words decide
+UNCALIBRATED = RefusalPolicy(sure=float("inf"), floor=float("inf"), foreign=float("inf"),
+                             calibrated=False, source="none")
+# calibrated with benchmarks/calibrate_refusal.py (figures in benchmarks/README.md), keyed by model
+CALIBRATED: dict[str, RefusalPolicy] = {
+    "e5-small": RefusalPolicy(),
+}
 
 
-def policy_for(embedder: str, **overrides: float | None) -> RefusalPolicy:
-    """The calibrated policy of ``embedder`` (lexical-only if none), with explicit settings on top."""
-    base = CALIBRATED.get(embedder, LEXICAL_ONLY)
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+def model_key(embedder: str) -> str:
+    """The model an embedder setting names: 'e5-small', or the last part of a sentence-transformers path."""
+    name = embedder.split(":", 1)[1] if embedder.startswith("sentence-transformers:") else embedder
+    return name.rstrip("/").rsplit("/", 1)[-1]
+
+
+def policy_for(embedder: str, stored: dict[str, object] | None = None,
+               **overrides: float | None) -> RefusalPolicy:
+    """The index's stored calibration, else the model's built-in one, else none; settings on top."""
+    if stored:
+        base = RefusalPolicy.from_json(stored)
+    else:
+        base = CALIBRATED.get(model_key(embedder), UNCALIBRATED)
+    given: dict[str, object] = {k: v for k, v in overrides.items() if v is not None}
+    if given.keys() & {"sure", "floor", "foreign"}:  # thresholds set by hand put a scale on the similarity
+        given = {**given, "calibrated": True, "source": "settings"}
+    return replace(base, **given)  # type: ignore[arg-type]

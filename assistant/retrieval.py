@@ -56,6 +56,7 @@ class Retrieval:
     known: float = 0.0
     version: int = 0
     cross_language: bool = False  # the question is in another language than the top passages
+    vector: tuple[float, ...] = ()  # the question's embedding, reused to score sentences
 
 
 def _section(p: Passage) -> str | None:
@@ -120,7 +121,8 @@ class HybridRetriever(BaseRetriever):
         top = [h.passage.embed_text for h in hits[:3]]
         coverage = self.index.keyword.coverage(query, top)
         cross = bool(top) and detect(query) != detect("\n".join(top))
-        return Retrieval(hits, max(dense_score.values(), default=0.0), coverage, known, version, cross)
+        return Retrieval(hits, max(dense_score.values(), default=0.0), coverage, known, version, cross,
+                         tuple(vector))
 
     def _get_relevant_documents(self, query: str, *,
                                 run_manager: CallbackManagerForRetrieverRun) -> list[Document]:

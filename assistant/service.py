@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.answer import Answer, Answerer, Citation
+from assistant.answer import Answer, Answerer, Citation, quoted_spans
 from assistant.citations import CitationChecker, cited_markers, render
 from assistant.errors import AnswerBackendError, QuestionError, StoreError
+from assistant.evidence import Evidence, EvidenceReader
 from assistant.followup import Rewriter, RuleRewriter
 from assistant.language import detect
-from assistant.refusal import RefusalPolicy
+from assistant.refusal import Decision, RefusalPolicy, policy_for
 from assistant.retrieval import HybridRetriever
 from assistant.scope import Scope
 from ingest.pipeline import Ingestor, IngestReport, Progress
@@ -25,6 +27,11 @@ REFUSAL = {
            "Hieronder staan de passages die er het dichtst bij komen."),
     "en": "The documents do not contain an answer to this question. The closest passages are shown below.",
 }
+UNVERIFIED = {
+    "nl": "Niet bevestigd: de bronnen dragen niet elke zin van dit antwoord (⚠).",
+    "en": "Unverified: the sources do not support every sentence of this answer (⚠).",
+}
+CALIBRATION_KEY = "refusal_calibration"
 BACKEND_FAILED = {
     "nl": "Het antwoordmodel gaf geen antwoord ({error}). De gevonden passages staan hieronder.",
     "en": "The answer model failed ({error}). The retrieved passages are shown below.",
@@ -42,7 +49,8 @@ class Assistant:
     """What the CLI and the chat page call; built by ``assistant.app.build_assistant``."""
 
     def __init__(self, index: PassageIndex, retriever: HybridRetriever, answerer: Answerer,
-                 checker: CitationChecker, ingestor: Ingestor, *, refusal: RefusalPolicy,
+                 checker: CitationChecker, ingestor: Ingestor, *, reader: EvidenceReader,
+                 refusal: dict[str, float | None] | None = None,
                  max_question_chars: int, top_k: int, rewriter: Rewriter | None = None) -> None:
         self.index = index
         self.retriever = retriever
@@ -50,7 +58,9 @@ class Assistant:
         self.checker = checker
         self.rewriter = rewriter or RuleRewriter(checker.tokenize)
         self.ingestor = ingestor
-        self.refusal = refusal
+        self.reader = reader
+        self.refusal_overrides = dict(refusal or {})
+        self._policy: tuple[int, RefusalPolicy] | None = None
         self.max_question_chars = max_question_chars
         self.top_k = top_k
         self._documents: tuple[int, dict[str, DocumentRecord]] = (-1, {})
@@ -63,6 +73,31 @@ class Assistant:
                 version, documents = self.index.catalog.version, self.index.catalog.documents()
             self._documents = (version, documents)  # one assignment: threads see old or new, whole
         return documents
+
+    def refusal_policy(self) -> RefusalPolicy:
+        """The refusal thresholds in force: settings over the index's calibration over the built-in one."""
+        version = self.index.catalog.version
+        if self._policy is None or self._policy[0] != version:
+            stored = self.index.catalog.get_meta(CALIBRATION_KEY)
+            data = json.loads(stored) if stored else None
+            if data and data.get("embedder") != self.index.settings.embedder:
+                data = None  # calibrated for another embedder: its scale does not apply
+            policy = policy_for(self.index.settings.embedder, data.get("policy") if data else None,
+                                **self.refusal_overrides)
+            self._policy = (version, policy)
+        return self._policy[1]
+
+    def store_calibration(self, policy: RefusalPolicy, report: dict[str, object]) -> None:
+        """Keep ``policy`` in the index as the calibration of its embedder (``vraagbaak calibrate``)."""
+        with self.index.writer_lock():
+            self.index.catalog.set_meta(CALIBRATION_KEY, json.dumps(
+                {"embedder": self.index.settings.embedder, "policy": policy.to_json(), "report": report}))
+        self._policy = None
+
+    def calibration(self) -> dict[str, object] | None:
+        """The stored calibration report of the index, if ``vraagbaak calibrate`` ran."""
+        stored = self.index.catalog.get_meta(CALIBRATION_KEY)
+        return json.loads(stored) if stored else None
 
     def warm_up(self) -> None:
         """Load the embedding model and the keyword index now rather than on the first question."""
@@ -109,18 +144,22 @@ class Assistant:
         retrieval_started = time.perf_counter()
         retrieval = self.retriever.retrieve(query, k or self.top_k, sources)
         hits = retrieval.hits
+        own = question if query != question else None  # a follow-up: its own words must be answered
+        evidence = self.reader.read(query, hits, retrieval.vector, own_question=own) if hits else Evidence([])
+        decision = (self.refusal_policy().decide(evidence, retrieval.cross_language) if hits
+                    else Decision(False, "nothing was retrieved"))
         base = dict(question=question, retrieved=hits, query=query, index_version=retrieval.version,
-                    scope=scope or None,
-                    backend=self.answerer.name, relevance=retrieval.top_similarity, coverage=retrieval.coverage,
-                    extra={"retrieval_seconds": round(time.perf_counter() - retrieval_started, 4)})
-        if not hits or not self.refusal.answerable(retrieval.top_similarity, retrieval.coverage, retrieval.known,
-                                                   retrieval.cross_language):
+                    scope=scope or None, backend=self.answerer.name, relevance=evidence.similarity,
+                    coverage=evidence.lexical,
+                    extra={"retrieval_seconds": round(time.perf_counter() - retrieval_started, 4),
+                           "evidence": evidence.to_json(), "reason": decision.reason or None})
+        if not decision.answerable:
             yield Answer(answer=REFUSAL[language], answered=False, citations=[],
                          seconds=time.perf_counter() - started, **base)  # type: ignore[arg-type]
             return
         pieces: list[str] = []
         try:
-            for piece in self.answerer.stream(query, hits, language):
+            for piece in self.answerer.stream(query, hits, language, evidence):
                 pieces.append(piece)
                 yield Token(piece)
         except AnswerBackendError as e:
@@ -130,10 +169,17 @@ class Assistant:
             return
         checked = self.checker.check("".join(pieces), [h.passage.text for h in hits])
         # verified: the passage supports a sentence citing it; unverified ones stay visible, flagged
-        citations = [Citation(n, hits[n - 1], ok) for n, ok in cited_markers(checked)]
-        answered = any(c.verified for c in citations)
-        text = render(checked) if answered else REFUSAL[language]
-        yield Answer(answer=text, answered=answered, citations=citations if answered else [],
+        quotes = quoted_spans(evidence, checked, hits, self.checker)
+        citations = [Citation(n, hits[n - 1], ok, quotes.get(n, ())) for n, ok in cited_markers(checked)]
+        claims = [c for c in checked if c.claim]
+        supported = bool(claims) and not any(c.flagged for c in claims)
+        if not any(c.verified for c in citations):
+            extra = {**base["extra"], "reason": "no cited passage supports the answer"}  # type: ignore[dict-item]
+            yield Answer(answer=REFUSAL[language], answered=False, citations=[],
+                         seconds=time.perf_counter() - started, **{**base, "extra": extra})  # type: ignore[arg-type]
+            return
+        text = render(checked) if supported else f"{UNVERIFIED[language]}\n{render(checked)}"
+        yield Answer(answer=text, answered=supported, citations=citations, verified=supported,
                      seconds=time.perf_counter() - started, **base)  # type: ignore[arg-type]
 
     def ingest(self, paths: Sequence[Path], *, sync: bool = False, rebuild: bool = False,
@@ -158,4 +204,6 @@ class Assistant:
                 "index_version": catalog.version, "folders": catalog.folders(),
                 "types": dict(sorted(Counter(r.doc_type for r in records).items())),
                 "years": {str(y): n for y, n in sorted(Counter(r.year for r in records if r.year).items())},
-                "undated": sum(r.year is None for r in records), "runs": catalog.last_runs(5)}
+                "undated": sum(r.year is None for r in records), "runs": catalog.last_runs(5),
+                "refusal": self.refusal_policy().to_json(),
+                "calibration": (self.calibration() or {}).get("report")}

@@ -53,18 +53,21 @@ class Settings(BaseSettings):
         4.0, ge=0.0, description="Keyword weight x (share of question words the index knows) ** this."
     )
     rrf_k: int = Field(60, ge=1)
-    refuse_dense_sure: float | None = Field(
-        None, description="Answer when the top dense similarity reaches this (default: calibrated per embedder)."
+    refuse_sure: float | None = Field(
+        None, description="Answer when the best sentence's similarity to the question reaches this "
+                          "(default: the index's calibration, else the embedder's built-in one)."
     )
-    refuse_dense_floor: float | None = Field(None, description="Below this dense similarity, always refuse.")
-    refuse_coverage: float | None = Field(
-        None, description="Between the two, answer when this share of the question's words (IDF-weighted) is found."
+    refuse_floor: float | None = Field(None, description="Below this sentence similarity, always refuse.")
+    refuse_lexical: float | None = Field(
+        None, description="Between the two, answer when this share of the question's words (weighted by "
+                          "rarity in the language) is in the chosen sentences."
     )
-    refuse_dense_foreign: float | None = Field(
-        None, description="Threshold when the question's language differs from the passages' (or the index "
-                          "knows few of its words): the dense similarity decides alone."
+    refuse_foreign: float | None = Field(
+        None, description="Similarity needed when the question's language differs from the passages'."
     )
-    refuse_min_known: float | None = Field(None, description="Share of known question words below which that applies.")
+    refuse_lexical_only: float | None = Field(
+        None, description="Share of the question's words needed when the embedder is not calibrated."
+    )
     max_question_chars: int = Field(4000, ge=10)
 
     llm: str = Field("extractive", description="'extractive', 'openai', 'ollama' or 'gguf:<path>'.")

@@ -1,85 +1,111 @@
-"""Calibrate the refusal thresholds: answerable question sets vs the unanswerable set.
+"""Calibrate the built-in refusal thresholds of an embedder on real question sets.
 
-Runs retrieval only (no answers) for every question over an existing index and grid-searches the
-``RefusalPolicy`` thresholds for the best worst-case margin over the targets (answer >= 95% of the
-answerable questions, refuse >= 90% of the unanswerable ones). Prints the chosen thresholds and
-the rates; with ``--features FILE`` also dumps the per-question signals.
+Reads the evidence of every question (retrieval + sentence choice, no answer written) over an
+existing index, then grid-searches the similarity thresholds of ``RefusalPolicy`` for the best
+worst-case margin over the targets (answer >= 95% of the answerable questions, refuse >= 90% of
+the unanswerable ones). Prints the signals' spread, the chosen thresholds and the rates per set,
+and with ``--features FILE`` dumps the per-question signals. Several indexes (``--data-dir``
+repeated, each with its own question files after ``--sets``) are pooled: calibrate on the
+parliamentary and the manuals collection at once.
 
-    python benchmarks/calibrate_refusal.py --data-dir DIR \
-        --answerable ../shared/eval/dev.jsonl eval/reworded.jsonl --unanswerable eval/unanswerable.jsonl
+    python benchmarks/calibrate_refusal.py --data-dir FULL --sets ../shared/eval/dev.jsonl \
+        eval/reworded.jsonl eval/unanswerable.jsonl --data-dir MANUALS --sets eval/manuals/questions.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
+import statistics
 from pathlib import Path
 
 from assistant.app import build_assistant
-from assistant.evaluation import read_questions
-from assistant.refusal import RefusalPolicy
+from assistant.evaluation import is_hit, read_questions
+from assistant.refusal import RefusalPolicy, policy_for
 from assistant.settings import Settings
 
 
-def signals(data_dir: Path, files: list[Path]) -> list[dict[str, object]]:
-    assistant = build_assistant(Settings(data_dir=data_dir))
+def observe(data_dir: Path, files: list[Path], embedder: str | None) -> list[dict]:  # type: ignore[type-arg]
+    settings = Settings(data_dir=data_dir, **({"embedder": embedder} if embedder else {}))
+    assistant = build_assistant(settings)
     assistant.warm_up()
-    out = []
-    for number, path in enumerate(files):
+    rows = []
+    for path in files:
         for record in read_questions(path):
             r = assistant.retriever.retrieve(record["question"], assistant.top_k)
-            out.append({"id": record["id"], "set": record["set"], "file": number,
-                        "answerable": record.get("answerable", True),
-                        "similarity": r.top_similarity, "coverage": r.coverage, "known": r.known,
-                        "cross": r.cross_language})
-    return out
+            ev = assistant.reader.read(record["question"], r.hits, r.vector)
+            first = r.hits[ev.quotes[0].rank].to_json() if ev.quotes else None
+            gold = "gold_doc" in record
+            rows.append({"id": record["id"], "set": f"{data_dir.name}/{record['set']}",
+                         "answerable": record.get("answerable", True) is not False,
+                         "cross": r.cross_language, "evidence": ev,
+                         "hit": bool(first and gold and is_hit(first, record)) if gold else None})
+    assistant.index.close()
+    return rows
 
 
-def rates(policy: RefusalPolicy, rows: list[dict]) -> tuple[float, float, float]:  # type: ignore[type-arg]
-    """(answered share of the first answerable file, refused share of the unanswerable ones,
-    answered share of the other answerable files)."""
-    def share(subset: list[dict], answered: bool) -> float:  # type: ignore[type-arg]
-        if not subset:
-            return float("nan")
-        return sum(policy.answerable(r["similarity"], r["coverage"], r["known"], r.get("cross", False)) == answered
-                   for r in subset) / len(subset)
+def decide(policy: RefusalPolicy, row: dict) -> bool:  # type: ignore[type-arg]
+    return policy.decide(row["evidence"], row["cross"]).answerable
 
-    return (share([r for r in rows if r["file"] == 0], True),
-            share([r for r in rows if r["answerable"] is False], False),
-            share([r for r in rows if r["file"] > 0 and r["answerable"] is not False], True))
+
+def report(policy: RefusalPolicy, rows: list[dict]) -> tuple[float, float]:  # type: ignore[type-arg]
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    answered = sum(decide(policy, r) for r in answerable) / max(len(answerable), 1)
+    refused = sum(not decide(policy, r) for r in unanswerable) / max(len(unanswerable), 1)
+    return answered, refused
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--answerable", type=Path, nargs="+", required=True,
-                        help="the first file carries the answer-rate target; the others are reported")
-    parser.add_argument("--unanswerable", type=Path, nargs="+", required=True)
+    parser.add_argument("--data-dir", type=Path, action="append", required=True)
+    parser.add_argument("--sets", type=Path, nargs="+", action="append", required=True)
+    parser.add_argument("--embedder", help="the embedder the indexes were built with (default e5-small)")
     parser.add_argument("--features", type=Path)
     args = parser.parse_args()
-    rows = signals(args.data_dir, [*args.answerable, *args.unanswerable])
+    rows = []
+    for data_dir, files in zip(args.data_dir, args.sets, strict=True):
+        rows += observe(data_dir, files, args.embedder)
     if args.features:
-        args.features.write_text(json.dumps(rows, indent=1), encoding="utf-8")
-    current = RefusalPolicy()
-    answered, refused, others = rates(current, rows)
-    print(f"current defaults: {current} -> answered {answered:.3f}, refused {refused:.3f}, "
-          f"other answerable sets answered {others:.3f}")
-    grid = itertools.product([x / 100 for x in range(84, 95)], [x / 100 for x in range(78, 88)],
-                             [x / 20 for x in range(4, 16)], [x / 1000 for x in range(800, 890, 2)],
-                             [0.5, 0.6, 0.7, 0.8, 0.9])
+        args.features.write_text(json.dumps(
+            [{**r, "evidence": r["evidence"].to_json()} for r in rows], indent=1), encoding="utf-8")
+    for label, subset in (("answerable", [r for r in rows if r["answerable"]]),
+                          ("unanswerable", [r for r in rows if not r["answerable"]])):
+        sims = sorted(r["evidence"].similarity for r in subset)
+        if sims:
+            print(f"{label:13} n={len(sims):4} similarity min {sims[0]:.3f} p10 {sims[len(sims) // 10]:.3f} "
+                  f"median {statistics.median(sims):.3f} p90 {sims[9 * len(sims) // 10]:.3f} max {sims[-1]:.3f}")
+    current = policy_for(args.embedder or "e5-small")
+    print(f"current: {current}\n  answered {report(current, rows)[0]:.3f} refused {report(current, rows)[1]:.3f}")
+    grid = itertools.product([x / 200 for x in range(140, 190)], [x / 200 for x in range(130, 185)],
+                             [0.3, 0.4, 0.5, 0.6, 0.7], [x / 200 for x in range(150, 180)])
     scored = []
-    for sure, floor, coverage, foreign, known in grid:
+    for sure, floor, lexical, foreign in grid:
         if floor > sure:
             continue
-        policy = RefusalPolicy(sure, floor, coverage, foreign, known)
-        answered, refused, others = rates(policy, rows)
-        scored.append((min(answered - 0.95, refused - 0.90), answered + refused + others, policy,
-                       answered, refused, others))
+        policy = dataclasses.replace(current, sure=sure, floor=floor, lexical=lexical, foreign=foreign,
+                                     calibrated=True)
+        answered, refused = report(policy, rows)
+        scored.append((min(answered - 0.95, refused - 0.90), answered + refused, policy, answered, refused))
     scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
-    for margin, _, policy, answered, refused, others in scored[:5]:
-        print(f"margin {margin:+.3f}  answered {answered:.3f}  refused {refused:.3f}  "
-              f"others answered {others:.3f}  {policy}")
+    for margin, _, policy, answered, refused in scored[:5]:
+        print(f"margin {margin:+.3f} answered {answered:.3f} refused {refused:.3f}  sure {policy.sure} "
+              f"floor {policy.floor} lexical {policy.lexical} foreign {policy.foreign}")
+    chosen = scored[0][2]
+    print("\nper set with the best policy (answered / refused / first quote a gold hit):")
+    for name in sorted({r["set"] for r in rows}):
+        subset = [r for r in rows if r["set"] == name]
+        answered = [decide(chosen, r) for r in subset]
+        hits = [r["hit"] for r in subset if r["hit"] is not None]
+        kind = "answered" if subset[0]["answerable"] else "refused"
+        share = sum(answered) / len(subset) if kind == "answered" else 1 - sum(answered) / len(subset)
+        print(f"  {name:40} n={len(subset):3} {kind} {share:.3f}"
+              + (f"  first quote hit {sum(hits) / len(hits):.3f}" if hits else ""))
+        wrong = [r["id"] for r, a in zip(subset, answered, strict=True) if a != r["answerable"]]
+        if wrong:
+            print(f"    wrong: {' '.join(wrong[:20])}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import EmbedderMismatchError, QuestionError, StoreError
-from assistant.refusal import RefusalPolicy
 from assistant.service import Assistant
 from tests.conftest import SEED, SEED_QUESTION
 
@@ -123,12 +122,3 @@ def test_default_e5_embedder_answers_dutch_and_english(
     # the English question shares no words with the Dutch passages: the dense match decides alone
     assert a.retriever.retrieve("How much project funding does OTA receive from WVG?").cross_language
     assert not a.retriever.retrieve(SEED_QUESTION).cross_language
-
-
-def test_across_languages_the_dense_match_decides_alone() -> None:
-    policy = RefusalPolicy(dense_sure=0.89, dense_floor=0.84, coverage=0.5, dense_foreign=0.838, min_known=0.6)
-    # no words in common (coverage 0) though the index knows them (names, numbers, cognates)
-    assert not policy.answerable(0.85, 0.0, 0.9)
-    assert policy.answerable(0.85, 0.0, 0.9, cross_language=True)
-    assert not policy.answerable(0.83, 0.0, 0.9, cross_language=True)
-    assert policy.answerable(0.85, 0.0, 0.3)  # few known words: the same rule

@@ -3,7 +3,7 @@ reach the Answer and its JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,9 @@ from assistant.citations import (
     normalise_markers,
     render,
 )
-from assistant.retrieval import Hit
 from assistant.service import Assistant, Token
 from tests.conftest import ANSWER_ALL, SEED_QUESTION
+from tests.fakes import ScriptedAnswerer
 from vectorstore.keyword import Tokenizer
 
 # MiniLM's similarities sit below the refusal thresholds calibrated for e5: answer everything here
@@ -93,20 +93,7 @@ def test_lines_of_the_answer_keep_their_breaks(checker: CitationChecker) -> None
 def test_support_is_the_share_of_content_words_found(checker: CitationChecker) -> None:
     assert checker.support("70 voertuigen", PASSAGES[0]) == 1.0
     assert checker.support("70 fietsen", PASSAGES[0]) == 0.5
-    assert checker.support("de het een", PASSAGES[0]) == 1.0
-
-
-class ScriptedAnswerer:
-    """Answers with a fixed text: the model's output the checker then judges."""
-
-    name = "scripted"
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def stream(self, question: str, hits: list[Hit], language: str) -> Iterator[str]:
-        for word in self.text.split(" "):
-            yield word + " "
+    assert checker.support("de het een", PASSAGES[0]) == 0.0  # no content words: supported by nothing
 
 
 def test_answer_citations_carry_the_real_verified_flags(make_assistant: Callable[..., Assistant],
@@ -120,10 +107,12 @@ def test_answer_citations_carry_the_real_verified_flags(make_assistant: Callable
     events = list(assistant.ask_stream(SEED_QUESTION, k=3))
     assert sum(isinstance(e, Token) for e in events) > 3
     answer = events[-1]
-    assert answer.answered
+    # one claim no passage supports: shown, flagged, and never presented as a confident answer
+    assert not answer.answered and not answer.verified
     data = answer.to_json()
     assert [(c["n"], c["verified"]) for c in data["citations"]] == [(1, True), (2, False)]
     assert UNSUPPORTED in data["answer"] and "[8]" not in data["answer"]
+    assert data["answer"].startswith("Niet bevestigd")
     assert data["citations"][0]["text"] == hits[0].passage.text
     assert data["index_version"] == assistant.index.catalog.version
 

@@ -11,11 +11,10 @@ from urllib.parse import quote
 
 import pytest
 
-from assistant.errors import AnswerBackendError
-from assistant.retrieval import Hit
 from assistant.service import Assistant
 from assistant.settings import Settings
 from tests.conftest import ANSWER_ALL, SEED, SEED_QUESTION
+from tests.fakes import DownAnswerer
 from tests.test_loaders import make_pdf
 from ui.app import launch
 
@@ -38,16 +37,6 @@ def get(url: str) -> tuple[int, bytes, dict[str, str]]:
 
 
 Served = tuple[str, Assistant]
-
-
-class DownAnswerer:
-    """An answer backend whose server is unreachable."""
-
-    name = "openai"
-
-    def stream(self, question: str, hits: list[Hit], language: str) -> Iterator[str]:
-        raise AnswerBackendError("connection refused by http://127.0.0.1:9/v1")
-        yield ""  # a generator, like the real backends
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ element.addEventListener('click', (event) => {
   event.preventDefault();
   if (item.dataset.confirm && !window.confirm(item.dataset.confirm)) return;
   trigger('click', {action: item.dataset.action, source: item.dataset.source || '',
-                    start: item.dataset.start ?? null, end: item.dataset.end ?? null});
+                    start: item.dataset.start ?? null, end: item.dataset.end ?? null,
+                    quotes: item.dataset.quotes ?? null});
 });
 """
 
@@ -104,6 +105,9 @@ details.vb-more .vb-card { margin-top: 8px; }
   padding: 10px 12px; border-radius: 6px; background: var(--background-fill-secondary); }
 .vb-doc mark { background: #fde68a; color: #1f2937; border-radius: 2px; padding: 1px 0;
   box-shadow: 0 0 0 2px #fde68a; }
+.vb-doc mark mark.vb-quote, .vb-text mark.vb-quote { background: #f59e0b; color: #111827; box-shadow: none;
+  font-weight: 600; border-bottom: 2px solid #b45309; }
+.vb-text mark.vb-quote { border-radius: 2px; padding: 0 1px; }
 .vb-context { display: flex; flex-direction: column; gap: 6px; margin-top: 10px; }
 button.vb-context-card { all: unset; cursor: pointer; display: block; padding: 7px 10px; border-radius: 6px;
   border: 1px solid var(--border-color-primary); font-size: .8rem; }

@@ -85,7 +85,9 @@ class Chat:
         """The side panel for ``target`` (source, start, end) in this session's language."""
         if target is None:
             return panel_message(t(prefs.language, "panel_empty"), prefs.language)
-        return render_panel(self.assistant.index.catalog, *target, prefs.language)
+        source, start, end, *rest = target
+        return render_panel(self.assistant.index.catalog, source, start, end, prefs.language,
+                            rest[0] if rest else None)
 
     @staticmethod
     def set_k(prefs: Prefs, k: float) -> Prefs:

@@ -129,7 +129,7 @@ class Library:
 
         Returns the panel, the panel's target, the scope picker and the selected tab.
         """
-        action, (source, _, _) = clicked(evt)
+        action, (source, *_) = clicked(evt)
         if action == "remove":
             self.remove(source, prefs)
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()

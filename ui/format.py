@@ -54,21 +54,28 @@ def location(passage: Passage, language: str) -> str:
     return " · ".join(parts)
 
 
-def click_target(action: str, source: str, start: int | None = None, end: int | None = None) -> str:
+def click_target(action: str, source: str, start: int | None = None, end: int | None = None,
+                 quotes: Sequence[tuple[int, int]] = ()) -> str:
     """The data attributes that make an element clickable (see ``ui.assets.CLICK_JS``)."""
     span = "" if start is None or end is None else f' data-start="{start}" data-end="{end}"'
+    if quotes:
+        span += f' data-quotes="{",".join(f"{a}-{b}" for a, b in quotes)}"'
     return f'data-action="{esc(action)}" data-source="{esc(source)}"{span}'
 
 
-def answer_text_html(text: str, retrieved: Sequence[Hit], language: str) -> str:
-    """Answer text, escaped, with each valid ``[n]`` turned into a button opening passage n."""
+def answer_text_html(text: str, retrieved: Sequence[Hit], language: str,
+                     quotes: Mapping[int, Sequence[tuple[int, int]]] | None = None) -> str:
+    """Answer text, escaped, each valid ``[n]`` a button opening passage n with its quoted sentences marked."""
+    quotes = quotes or {}
+
     def marker(match: re.Match[str]) -> str:
         n = int(match.group(1))
         if not 1 <= n <= len(retrieved):
             return match.group(0)
         p = retrieved[n - 1].passage
         label = esc(t(language, "open_passage", n=n))
-        return (f'<button type="button" class="vb-cite" {click_target("open", p.source, p.start, p.end)} '
+        target = click_target("open", p.source, p.start, p.end, quotes.get(n, ()))
+        return (f'<button type="button" class="vb-cite" {target} '
                 f'aria-label="{label}" title="{label}">[{n}]</button>')
 
     marked = MARKER.sub(marker, esc(text))
@@ -76,10 +83,12 @@ def answer_text_html(text: str, retrieved: Sequence[Hit], language: str) -> str:
                                        f'{UNSUPPORTED}</span>')
 
 
-def passage_card(n: int, hit: Hit, prefs: Prefs, verified: bool = True) -> str:
+def passage_card(n: int, hit: Hit, prefs: Prefs, verified: bool = True,
+                 quotes: Sequence[tuple[int, int]] = ()) -> str:
     """A source card: number, title, file, location, optional score, and the passage text.
 
-    ``verified`` False flags a cited passage that does not support the sentence citing it.
+    ``verified`` False flags a cited passage that does not support the sentence citing it;
+    ``quotes`` (document spans) are the sentences the answer took, marked in the text.
     """
     p = hit.passage
     name = Path(p.source).name
@@ -89,13 +98,14 @@ def passage_card(n: int, hit: Hit, prefs: Prefs, verified: bool = True) -> str:
     flag = "" if verified else f'<span class="vb-badge vb-unverified">{esc(t(prefs.language, "unverified"))}</span>'
     return (
         f'<article class="vb-card">'
-        f'<button type="button" class="vb-card-head" {click_target("open", p.source, p.start, p.end)} '
+        f'<button type="button" class="vb-card-head" {click_target("open", p.source, p.start, p.end, quotes)} '
         f'aria-label="{esc(t(prefs.language, "open_passage", n=n))}">'
         f'<span class="vb-n">[{n}]</span> <span class="vb-title">{esc(title)}</span></button>'
         f'{flag}'
         f'<div class="vb-where"><span class="vb-file">{esc(name)}</span> · {esc(location(p, prefs.language))}'
         f'{" · " + score if score else ""}</div>'
-        f'<blockquote class="vb-text">{esc(p.text)}</blockquote></article>'
+        f'<blockquote class="vb-text">{marked(p.text, [(a - p.start, b - p.start) for a, b in quotes])}'
+        f'</blockquote></article>'
     )
 
 
@@ -108,7 +118,7 @@ def sources_html(answer: Answer, prefs: Prefs) -> str:
             return ""
         cards = "".join(passage_card(n, hit, prefs) for n, hit in numbered)
         return f'<div class="vb-sources"><h4>{esc(t(prefs.language, "closest"))}</h4>{cards}</div>'
-    first = "".join(passage_card(c.n, c.hit, prefs, c.verified) for c in answer.citations)
+    first = "".join(passage_card(c.n, c.hit, prefs, c.verified, c.quotes) for c in answer.citations)
     rest = [(n, hit) for n, hit in numbered if n not in cited]
     folded = ""
     if rest:
@@ -146,9 +156,12 @@ def turn_html(turn: Turn, prefs: Prefs) -> str:
         badge = ""
         if a.error:
             badge = f'<div class="vb-badge vb-badge-error" role="alert">{esc(t(lang, "backend_error"))}</div>'
+        elif not a.answered and a.citations:
+            badge = f'<div class="vb-badge vb-unverified" role="status">{esc(t(lang, "unverified_answer"))}</div>'
         elif not a.answered:
             badge = f'<div class="vb-badge">{esc(t(lang, "refused"))}</div>'
-        body = (f'{badge}<div class="vb-body vb-answer">{answer_text_html(a.answer, a.retrieved, lang)}</div>'
+        quotes = {c.n: c.quotes for c in a.citations}
+        body = (f'{badge}<div class="vb-body vb-answer">{answer_text_html(a.answer, a.retrieved, lang, quotes)}</div>'
                 f'<div class="vb-meta">{esc(answer_meta(a, lang))}</div>{sources_html(a, prefs)}')
     reply = f'<div class="vb-msg vb-bot"><div class="vb-who">{esc(t(lang, "assistant"))}</div>{body}</div>'
     return f'<section class="vb-turn">{question}{reply}</section>'
@@ -182,12 +195,25 @@ def window(length: int, start: int, end: int, limit: int = PANEL_CHARS) -> tuple
     return max(0, min(lo, hi - limit)), hi
 
 
-def highlight(text: str, start: int, end: int, mark_id: str = MARK_ID) -> str:
-    """``text`` escaped, with ``text[start:end]`` wrapped in ``<mark id=mark_id>``."""
+def highlight(text: str, start: int, end: int, mark_id: str = MARK_ID,
+              quotes: Sequence[tuple[int, int]] = ()) -> str:
+    """``text`` escaped, ``text[start:end]`` in ``<mark id=mark_id>``, its ``quotes`` in a stronger mark."""
     if not 0 <= start <= end <= len(text):
         raise ValueError(f"span [{start}, {end}) is outside a text of {len(text)} characters")
-    return (f'{esc(text[:start])}<mark id="{esc(mark_id)}">{esc(text[start:end])}</mark>'
-            f'{esc(text[end:])}')
+    inner = marked(text[start:end], [(a - start, b - start) for a, b in quotes])
+    return f'{esc(text[:start])}<mark id="{esc(mark_id)}">{inner}</mark>{esc(text[end:])}'
+
+
+def marked(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """``text`` escaped, each of ``spans`` (inside it, not overlapping) in ``<mark class="vb-quote">``."""
+    out, at = [], 0
+    for a, b in sorted(spans):
+        if not at <= a < b <= len(text):
+            continue  # outside the text or overlapping the previous one: not marked
+        out.append(f'{esc(text[at:a])}<mark class="vb-quote">{esc(text[a:b])}</mark>')
+        at = b
+    out.append(esc(text[at:]))
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -203,6 +229,7 @@ class DocumentView:
     previous: Passage | None = None
     following: Passage | None = None
     passage: Passage | None = None
+    quotes: tuple[tuple[int, int], ...] = ()  # the sentences an answer took, inside [start, end)
 
 
 def _context_card(label: str, passage: Passage, language: str) -> str:
@@ -219,7 +246,8 @@ def panel_html(view: DocumentView, language: str) -> str:
     length = len(view.text)
     if view.start is not None and view.end is not None:
         lo, hi = window(length, view.start, view.end)
-        body = highlight(view.text[lo:hi], view.start - lo, view.end - lo)
+        body = highlight(view.text[lo:hi], view.start - lo, view.end - lo,
+                         quotes=[(a - lo, b - lo) for a, b in view.quotes])
     else:
         lo, hi = window(length, 0, 0)
         body = esc(view.text[lo:hi])

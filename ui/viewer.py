@@ -12,13 +12,26 @@ from ui.format import DocumentView, panel_html, panel_message
 from ui.i18n import t
 from vectorstore.records import Catalog
 
-Target = tuple[str, object, object]
+Target = tuple[str, object, object, object]
+"""(source, start, end, quotes): what a click opens; quotes is "a-b,c-d", the sentences the answer took."""
 
 
 def clicked(evt: Any) -> tuple[str, Target]:
-    """The action and (source, start, end) that a click in a gr.HTML carried (see ``ui.assets.CLICK_JS``)."""
+    """The action and target that a click in a gr.HTML carried (see ``ui.assets.CLICK_JS``)."""
     return (str(getattr(evt, "action", "") or ""),
-            (str(getattr(evt, "source", "") or ""), getattr(evt, "start", None), getattr(evt, "end", None)))
+            (str(getattr(evt, "source", "") or ""), getattr(evt, "start", None), getattr(evt, "end", None),
+             getattr(evt, "quotes", None)))
+
+
+def parse_quotes(value: object) -> tuple[tuple[int, int], ...]:
+    """The spans of a ``data-quotes`` value ("a-b,c-d"); anything malformed is left out."""
+    spans = []
+    for part in str(value or "").split(","):
+        lo, _, hi = part.partition("-")
+        a, b = _int(lo), _int(hi)
+        if a is not None and b is not None and 0 <= a < b:
+            spans.append((a, b))
+    return tuple(spans)
 
 
 def _int(value: object) -> int | None:
@@ -37,7 +50,8 @@ def neighbours(passages: list[Passage], start: int) -> tuple[Passage | None, Pas
     return previous, following
 
 
-def document_view(catalog: Catalog, source: str, start: object = None, end: object = None) -> DocumentView:
+def document_view(catalog: Catalog, source: str, start: object = None, end: object = None,
+                  quotes: object = None) -> DocumentView:
     """The panel's view of ``source`` with ``[start, end)`` marked; LookupError if it is not indexed.
 
     The text is loaded the way ingest loaded it, so passage offsets index into it; a span that no
@@ -55,13 +69,16 @@ def document_view(catalog: Catalog, source: str, start: object = None, end: obje
     if passage is not None and doc.text[lo:hi] != passage.text:
         return DocumentView(source, record.title, doc.text)
     previous, following = neighbours(passages, lo)
-    return DocumentView(source, record.title, doc.text, lo, hi, doc.page_at(lo), previous, following, passage)
+    inside = tuple((a, b) for a, b in parse_quotes(quotes) if lo <= a < b <= hi)
+    return DocumentView(source, record.title, doc.text, lo, hi, doc.page_at(lo), previous, following, passage,
+                        inside)
 
 
-def render_panel(catalog: Catalog, source: str, start: object, end: object, language: str) -> str:
+def render_panel(catalog: Catalog, source: str, start: object, end: object, language: str,
+                 quotes: object = None) -> str:
     """The panel HTML for one click, or a message saying why the document cannot be shown."""
     try:
-        return panel_html(document_view(catalog, source, start, end), language)
+        return panel_html(document_view(catalog, source, start, end, quotes), language)
     except LookupError:
         return panel_message(t(language, "not_indexed", source=source), language)
     except IngestError as e:

@@ -1,0 +1,221 @@
+"""What in the retrieved passages answers the question: the chosen sentences and the refusal's signals.
+
+Every whole sentence of the top passages is scored against the question: the embedder's own
+similarity of question and sentence, the weighted share of the question's words it contains
+(with its passage's title and paired sub-question, which say what it is about), and whether it
+holds a number when the question asks how many. The answer is the fewest sentences that do:
+the best one, plus a sentence of the same document only when it adds words of the question the
+first one lacks (or the best one is a bare "Ja."). Headings, table rows and fragments are never
+chosen. The signals mean the same for one document and for a million: no collection IDF.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from assistant.retrieval import Hit
+from assistant.sentences import Segment, segment
+from assistant.terms import Term, Tokenize, coverage, missing, question_terms
+
+_ASKS_NUMBER = re.compile(r"\b(?:hoeveel|hoe\s+veel|how\s+(?:many|much)|welk\s+bedrag|what\s+amount|"
+                          r"hoe\s+(?:groot|hoog|duur|oud)|how\s+(?:big|large|old|high)|"
+                          r"wanneer|when|in\s+welk\s+jaar|what\s+year|sinds\s+wanneer|since\s+when)\b", re.I)
+# a number, a count in words, a date: what a "how many" or "when" question needs in its answer
+_NUMBER = re.compile(
+    r"\d|\b(?:geen|nul|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|twintig|dertig|veertig|"
+    r"vijftig|honderd|duizend|miljoen|miljard|enkele|none|zero|two|three|four|five|six|seven|eight|nine|"
+    r"ten|twelve|twenty|hundred|thousand|million|billion|several|januari|februari|maart|april|mei|juni|juli|"
+    r"augustus|september|oktober|november|december|january|february|march|june|july|august|october|"
+    r"voorjaar|najaar|zomer|winter|spring|summer|autumn|jaarlijks|maandelijks|wekelijks|dagelijks|"
+    r"yearly|monthly|weekly|daily)\b", re.I)
+_RANK_PRIOR = (1.0, 0.7, 0.55)
+_SHORT = 45  # chars: a best sentence this short ("Ja.", "Dat klopt.") takes the next one along
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A sentence chosen for the answer: hit ``rank`` (0-based), its segment, document offsets."""
+
+    rank: int
+    segment: Segment
+    start: int
+    end: int
+    score: float
+
+    @property
+    def text(self) -> str:
+        """The sentence as the reader sees it."""
+        return self.segment.words
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The chosen sentences and the answerability signals of one question over its hits."""
+
+    quotes: list[Quote]
+    similarity: float = 0.0  # best question-sentence similarity (the embedder's scale)
+    lexical: float = 0.0  # weighted share of the question's words in the chosen sentences + context
+    passage_lexical: float = 0.0  # the same over the top passages, context included
+    missing: tuple[str, ...] = ()  # specific terms (numbers, names, rare words) the top passages lack
+    missing_numbers: tuple[str, ...] = ()
+    own: float = 1.0  # share of a follow-up's own words in the chosen sentences
+    number_wanted: bool = False
+    number_found: bool = False
+    content: bool = False  # the chosen sentences have words of their own
+
+    def to_json(self) -> dict[str, object]:
+        """The signals, for ``ask --json`` (``evidence``) and calibration."""
+        return {"similarity": round(self.similarity, 6), "lexical": round(self.lexical, 4),
+                "passage_lexical": round(self.passage_lexical, 4), "missing": list(self.missing),
+                "missing_numbers": list(self.missing_numbers), "own": round(self.own, 4),
+                "number_wanted": self.number_wanted, "number_found": self.number_found,
+                "content": self.content}
+
+
+@dataclass
+class _Candidate:
+    rank: int
+    order: int
+    seg: Segment
+    tokens: set[str]
+    lexical: float
+    in_context: float
+    dense: float = 0.0
+    score: float = 0.0
+
+
+class EvidenceReader:
+    """Scores the sentences of the top hits and chooses the answering ones."""
+
+    def __init__(self, tokenize: Tokenize, embedder: Embeddings | None, *, passages: int = 3,
+                 max_sentences: int = 3, max_chars: int = 700, per_passage: int = 6) -> None:
+        self.tokenize = tokenize
+        self.embedder = embedder
+        self.passages = passages
+        self.max_sentences = max_sentences
+        self.max_chars = max_chars
+        self.per_passage = per_passage
+        self._vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, query: str, hits: Sequence[Hit], query_vector: Sequence[float] | None = None,
+             own_question: str | None = None) -> Evidence:
+        """The evidence for ``query`` in ``hits``; ``own_question`` is a follow-up as the user typed it."""
+        terms = question_terms(query, self.tokenize)
+        top = list(hits[:self.passages])
+        passage_tokens = {t for h in top for t in self.tokenize(h.passage.embed_text)}
+        candidates = self._candidates(terms, top)
+        number_wanted = bool(_ASKS_NUMBER.search(own_question or query))
+        if not candidates:
+            return Evidence([], passage_lexical=coverage(terms, passage_tokens),
+                            missing=tuple(t.word for t in missing(terms, passage_tokens)),
+                            number_wanted=number_wanted)
+        self._score(query, candidates, query_vector, number_wanted)
+        chosen = self._choose(terms, candidates, top)
+        tokens = set().union(*(c.tokens for c in chosen))
+        context = {t for c in chosen for t in self.tokenize(top[c.rank].passage.context)}
+        own_terms = question_terms(own_question, self.tokenize) if own_question else []
+        quotes = [Quote(c.rank, c.seg, top[c.rank].passage.start + c.seg.start,
+                        top[c.rank].passage.start + c.seg.end, c.score)
+                  for c in sorted(chosen, key=lambda c: (c.rank, c.order))]
+        return Evidence(
+            quotes, similarity=max(c.dense for c in candidates), lexical=coverage(terms, tokens | context),
+            passage_lexical=coverage(terms, passage_tokens),
+            missing=tuple(t.word for t in missing(terms, passage_tokens)),
+            missing_numbers=tuple(t.word for t in missing(terms, passage_tokens, numbers_only=True)),
+            own=coverage(own_terms, tokens | context) if own_terms else 1.0,
+            number_wanted=number_wanted, number_found=any(_NUMBER.search(c.seg.words) for c in chosen),
+            content=bool(tokens))
+
+    def _candidates(self, terms: list[Term], top: list[Hit]) -> list[_Candidate]:
+        """Whole sentences with content words; per passage the ``per_passage`` sharing most words.
+
+        Embedding every sentence of long passages would cost more than the retrieval itself; the
+        sentences that share none of the question's words rarely win (ties go to the first ones).
+        """
+        out: list[_Candidate] = []
+        for rank, hit in enumerate(top):
+            context = set(self.tokenize(hit.passage.context))
+            mine: list[_Candidate] = []
+            for order, seg in enumerate(segment(hit.passage.text)):
+                if not seg.is_sentence:
+                    continue
+                tokens = set(self.tokenize(seg.words))
+                if not tokens:
+                    continue  # "1.", "Ja." alone has no content word: it is no answer by itself
+                mine.append(_Candidate(rank, order, seg, tokens, coverage(terms, tokens),
+                                       coverage(terms, tokens | context)))
+            mine.sort(key=lambda c: (-c.lexical, c.order))
+            out += sorted(mine[:self.per_passage], key=lambda c: c.order)
+        return out
+
+    def _score(self, query: str, candidates: list[_Candidate], query_vector: Sequence[float] | None,
+               number_wanted: bool) -> None:
+        dense = self._similarities(query, [c.seg.words for c in candidates], query_vector)
+        low, high = min(dense), max(dense)
+        for c, d in zip(candidates, dense, strict=True):
+            c.dense = d
+            relative = (d - low) / (high - low) if high > low else 1.0
+            score = 0.45 * relative + 0.4 * c.lexical + 0.15 * c.in_context
+            if number_wanted and _NUMBER.search(c.seg.words):
+                score += 0.1
+            c.score = score * _RANK_PRIOR[min(c.rank, len(_RANK_PRIOR) - 1)]
+
+    def _choose(self, terms: list[Term], candidates: list[_Candidate], top: list[Hit]) -> list[_Candidate]:
+        best = max(candidates, key=lambda c: (c.score, -c.rank, -c.order))
+        chosen = [best]
+        source = top[best.rank].passage.source
+        covered = set(best.tokens)
+        total = sum(t.weight for t in terms) or 1.0
+        used = len(best.seg.words)
+        if len(best.seg.words) < _SHORT:  # "Ja." / "Neen." says little alone: the next sentence explains
+            follower = next((c for c in candidates if c.rank == best.rank and c.order > best.order), None)
+            if follower is not None:
+                chosen.append(follower)
+                covered |= follower.tokens
+                used += len(follower.seg.words)
+        for c in sorted(candidates, key=lambda c: -c.score):
+            if len(chosen) >= self.max_sentences or c.score < 0.7 * best.score:
+                break
+            if c in chosen or top[c.rank].passage.source != source or used + len(c.seg.words) > self.max_chars:
+                continue
+            gain = sum(t.weight for t in terms if any(s in c.tokens for s in t.stems)
+                       and not any(s in covered for s in t.stems)) / total
+            if gain >= 0.2:
+                chosen.append(c)
+                covered |= c.tokens
+                used += len(c.seg.words)
+        return chosen
+
+    def _similarities(self, query: str, sentences: list[str],
+                      query_vector: Sequence[float] | None) -> list[float]:
+        """Cosine of the question and each sentence (0.0 each without an embedder)."""
+        if self.embedder is None:
+            return [0.0] * len(sentences)
+        q = list(query_vector) if query_vector else self.embedder.embed_query(query)
+        with self._lock:
+            todo = list(dict.fromkeys(s for s in sentences if s not in self._vectors))
+        if todo:
+            vectors = self.embedder.embed_documents(todo)
+            with self._lock:
+                for s, v in zip(todo, vectors, strict=True):
+                    self._vectors[s] = v
+                while len(self._vectors) > 20_000:
+                    self._vectors.popitem(last=False)
+        with self._lock:
+            got = [self._vectors.get(s) for s in sentences]
+        missing_vectors = [s for s, v in zip(sentences, got, strict=True) if v is None]
+        if missing_vectors:  # evicted by another thread meanwhile
+            extra = dict(zip(missing_vectors, self.embedder.embed_documents(missing_vectors), strict=True))
+            got = [v if v is not None else extra[s] for s, v in zip(sentences, got, strict=True)]
+        matrix = np.array(got, dtype=np.float32)
+        qv = np.array(q, dtype=np.float32)
+        norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(qv) or 1.0)
+        return [float(x) for x in (matrix @ qv) / np.where(norms == 0, 1.0, norms)]
