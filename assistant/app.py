@@ -37,8 +37,8 @@ def make_rewriter(answerer: Answerer, tokenizer: Tokenizer) -> Rewriter:
 
 def refusal_overrides(settings: Settings) -> dict[str, float | None]:
     """The refusal thresholds that settings set explicitly (they beat any calibration)."""
-    return {"sure": settings.refuse_sure, "floor": settings.refuse_floor, "lexical": settings.refuse_lexical,
-            "foreign": settings.refuse_foreign, "lexical_only": settings.refuse_lexical_only}
+    return {"threshold": settings.refuse_threshold, "foreign": settings.refuse_foreign,
+            "lexical_only": settings.refuse_lexical_only}
 
 
 def build_assistant(settings: Settings) -> Assistant:

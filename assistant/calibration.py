@@ -18,7 +18,6 @@ the user stores their own.
 
 from __future__ import annotations
 
-import itertools
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -76,7 +75,8 @@ def observe(assistant: Assistant, probes: Iterable[Probe]) -> list[Observation]:
     out = []
     for probe in probes:
         retrieval = assistant.retriever.retrieve(probe.question, assistant.top_k)
-        evidence = assistant.reader.read(probe.question, retrieval.hits, retrieval.vector)
+        evidence = assistant.reader.read(probe.question, retrieval.hits, retrieval.vector,
+                                         passage_similarity=retrieval.top_similarity)
         hit = None
         if probe.source is not None and evidence.quotes:
             hit = retrieval.hits[evidence.quotes[0].rank].passage.source == probe.source
@@ -100,20 +100,21 @@ def rates(policy: RefusalPolicy, rows: Sequence[Observation]) -> tuple[float, fl
 
 def fit(rows: Sequence[Observation], base: RefusalPolicy, answer_target: float = 0.95,
         refuse_target: float = 0.90) -> tuple[RefusalPolicy, dict[str, float]]:
-    """The thresholds with the best worst-case margin over both targets, and their rates."""
-    sims = sorted(r.evidence.similarity for r in rows if r.evidence.quotes)
-    if len(sims) < 10:
-        raise CalibrationError(f"only {len(sims)} probes found a sentence to quote: the collection is too "
+    """The threshold with the best worst-case margin over both targets, and its rates.
+
+    Probes are in the collection's own language, so the cross-language threshold keeps its
+    built-in distance below the main one.
+    """
+    scores = sorted(base.score(r.evidence) for r in rows if r.evidence.quotes)
+    if len(scores) < 10:
+        raise CalibrationError(f"only {len(scores)} probes found a sentence to quote: the collection is too "
                                "small to calibrate")
-    grid_s = sorted({round(q, 3) for q in _quantiles(sims, 24)})
+    offset = base.threshold - base.foreign if base.calibrated else 0.14
     best: tuple[float, float, RefusalPolicy] | None = None
-    for sure, floor, lexical in itertools.product(grid_s, grid_s, (0.3, 0.4, 0.5, 0.6, 0.7)):
-        if floor > sure:
-            continue
-        policy = replace(base, sure=sure, floor=floor, lexical=lexical, foreign=floor, calibrated=True)
+    for threshold in sorted({round(q, 4) for q in _quantiles(scores, 40)}):
+        policy = replace(base, threshold=threshold, foreign=round(threshold - offset, 4), calibrated=True)
         answered, refused = rates(policy, rows)
-        margin = min(answered - answer_target, refused - refuse_target)
-        key = (margin, answered + refused)
+        key = (min(answered - answer_target, refused - refuse_target), answered + refused)
         if best is None or key > best[:2]:
             best = (*key, policy)
     assert best is not None

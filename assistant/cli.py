@@ -184,8 +184,8 @@ def status(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
                                          f"undated {info['undated']}"]))
     refusal = info["refusal"]
     if refusal["calibrated"]:
-        print(f"refusal:   {refusal['source']} thresholds: sentence similarity sure {refusal['sure']}, "
-              f"floor {refusal['floor']}, words {refusal['lexical']}, other language {refusal['foreign']}")
+        print(f"refusal:   {refusal['source']} thresholds: {refusal['threshold']} (sentence + passage "
+              f"similarity + {refusal['word_weight']} x word share), other language {refusal['foreign']}")
     else:
         print("refusal:   embedder not calibrated: answers only when the sentences hold the question's "
               "words (run `vraagbaak calibrate`)")
@@ -225,8 +225,7 @@ def calibrate(
           f"of unanswerable ones")
     before = report["before"]
     print(f"before:    {before['answered']:.0%} / {before['refused']:.0%} ({before['source']} thresholds)")
-    print(f"thresholds: sure {policy['sure']}, floor {policy['floor']}, lexical {policy['lexical']}, "
-          f"foreign {policy['foreign']}")
+    print(f"thresholds: {policy['threshold']}, other language {policy['foreign']}")
     print("not stored (--dry-run)" if dry_run else "stored in the index; `vraagbaak status` shows it")
 
 
@@ -341,8 +340,8 @@ def eval_(
 
 def _eval_settings(settings: Settings) -> dict[str, Any]:
     keep = ("embedder", "chunk_size", "chunk_overlap", "structure", "embed_question_parts", "top_k",
-            "candidates", "dense_weight", "keyword_weight", "rrf_k", "refuse_sure", "refuse_floor",
-            "refuse_lexical", "refuse_foreign", "refuse_lexical_only", "llm")
+            "candidates", "dense_weight", "keyword_weight", "rrf_k", "refuse_threshold",
+            "refuse_foreign", "refuse_lexical_only", "llm")
     return {key: getattr(settings, key) for key in keep}
 
 

@@ -24,9 +24,14 @@ from assistant.retrieval import Hit
 from assistant.sentences import Segment, segment
 from assistant.terms import Term, Tokenize, coverage, missing, question_terms
 
-_ASKS_NUMBER = re.compile(r"\b(?:hoeveel|hoe\s+veel|how\s+(?:many|much)|welk\s+bedrag|what\s+amount|"
-                          r"hoe\s+(?:groot|hoog|duur|oud)|how\s+(?:big|large|old|high)|"
-                          r"wanneer|when|in\s+welk\s+jaar|what\s+year|sinds\s+wanneer|since\s+when)\b", re.I)
+# a question that opens by asking how many, how much or when wants a number or a date in its answer
+# ("Wanneer een vrouw zich aanmeldt, …" opens a condition, not a question for a date)
+_ASKS_NUMBER = re.compile(
+    r"^\W*(?:\w\)\s*)?(?:en\s+|and\s+|maar\s+|but\s+)?(?:hoeveel|how\s+(?:many|much|often)|hoe\s+vaak|"
+    r"welk\s+bedrag|what\s+amount|in\s+welk\s+jaar|what\s+year|sinds\s+wanneer|since\s+when|"
+    r"(?:wanneer|when)\s+(?:zal|zullen|wordt|worden|werd|werden|is|zijn|was|waren|komt|komen|kan|kunnen|"
+    r"heeft|hebben|gaat|gaan|start|begint|vindt|did|does|do|will|was|were|is|are|can|has|have|should))\b",
+    re.I)
 # a number, a count in words, a date: what a "how many" or "when" question needs in its answer
 _NUMBER = re.compile(
     r"\d|\b(?:geen|nul|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|twintig|dertig|veertig|"
@@ -35,6 +40,7 @@ _NUMBER = re.compile(
     r"augustus|september|oktober|november|december|january|february|march|june|july|august|october|"
     r"voorjaar|najaar|zomer|winter|spring|summer|autumn|jaarlijks|maandelijks|wekelijks|dagelijks|"
     r"yearly|monthly|weekly|daily)\b", re.I)
+_LINE_BLOCKS = frozenset({"html", "docx"})  # loaders that write one line per block
 _RANK_PRIOR = (1.0, 0.7, 0.55)
 _SHORT = 45  # chars: a best sentence this short ("Ja.", "Dat klopt.") takes the next one along
 
@@ -61,10 +67,12 @@ class Evidence:
 
     quotes: list[Quote]
     similarity: float = 0.0  # best question-sentence similarity (the embedder's scale)
+    passage_similarity: float = 0.0  # best question-passage similarity of the dense leg
     lexical: float = 0.0  # weighted share of the question's words in the chosen sentences + context
     passage_lexical: float = 0.0  # the same over the top passages, context included
     missing: tuple[str, ...] = ()  # specific terms (numbers, names, rare words) the top passages lack
     missing_numbers: tuple[str, ...] = ()
+    names_missing: bool = False  # the question names someone or something, and no top passage does
     own: float = 1.0  # share of a follow-up's own words in the chosen sentences
     number_wanted: bool = False
     number_found: bool = False
@@ -72,7 +80,8 @@ class Evidence:
 
     def to_json(self) -> dict[str, object]:
         """The signals, for ``ask --json`` (``evidence``) and calibration."""
-        return {"similarity": round(self.similarity, 6), "lexical": round(self.lexical, 4),
+        return {"similarity": round(self.similarity, 6), "passage_similarity": round(self.passage_similarity, 6),
+                "names_missing": self.names_missing, "lexical": round(self.lexical, 4),
                 "passage_lexical": round(self.passage_lexical, 4), "missing": list(self.missing),
                 "missing_numbers": list(self.missing_numbers), "own": round(self.own, 4),
                 "number_wanted": self.number_wanted, "number_found": self.number_found,
@@ -106,17 +115,24 @@ class EvidenceReader:
         self._lock = threading.Lock()
 
     def read(self, query: str, hits: Sequence[Hit], query_vector: Sequence[float] | None = None,
-             own_question: str | None = None) -> Evidence:
-        """The evidence for ``query`` in ``hits``; ``own_question`` is a follow-up as the user typed it."""
+             own_question: str | None = None, passage_similarity: float | None = None) -> Evidence:
+        """The evidence for ``query`` in ``hits``; ``own_question`` is a follow-up as the user typed it.
+
+        ``passage_similarity`` is the dense leg's best match (default: the best of ``hits``).
+        """
         terms = question_terms(query, self.tokenize)
         top = list(hits[:self.passages])
-        passage_tokens = {t for h in top for t in self.tokenize(h.passage.embed_text)}
+        passage_tokens = _with_bare_words({t for h in top for t in self.tokenize(h.passage.embed_text)})
         candidates = self._candidates(terms, top)
-        number_wanted = bool(_ASKS_NUMBER.search(own_question or query))
+        number_wanted = bool(_ASKS_NUMBER.match(own_question or query))
+        if passage_similarity is None:
+            passage_similarity = max((h.dense for h in hits if h.dense is not None), default=0.0)
+        names = [t for t in terms if t.name]
+        names_missing = bool(names) and all(t in missing(names, passage_tokens) for t in names)
         if not candidates:
-            return Evidence([], passage_lexical=coverage(terms, passage_tokens),
+            return Evidence([], passage_similarity=passage_similarity, passage_lexical=coverage(terms, passage_tokens),
                             missing=tuple(t.word for t in missing(terms, passage_tokens)),
-                            number_wanted=number_wanted)
+                            names_missing=names_missing, number_wanted=number_wanted)
         self._score(query, candidates, query_vector, number_wanted)
         chosen = self._choose(terms, candidates, top)
         tokens = set().union(*(c.tokens for c in chosen))
@@ -126,7 +142,8 @@ class EvidenceReader:
                         top[c.rank].passage.start + c.seg.end, c.score)
                   for c in sorted(chosen, key=lambda c: (c.rank, c.order))]
         return Evidence(
-            quotes, similarity=max(c.dense for c in candidates), lexical=coverage(terms, tokens | context),
+            quotes, similarity=max(c.dense for c in candidates), passage_similarity=passage_similarity,
+            names_missing=names_missing, lexical=coverage(terms, tokens | context),
             passage_lexical=coverage(terms, passage_tokens),
             missing=tuple(t.word for t in missing(terms, passage_tokens)),
             missing_numbers=tuple(t.word for t in missing(terms, passage_tokens, numbers_only=True)),
@@ -144,7 +161,8 @@ class EvidenceReader:
         for rank, hit in enumerate(top):
             context = set(self.tokenize(hit.passage.context))
             mine: list[_Candidate] = []
-            for order, seg in enumerate(segment(hit.passage.text)):
+            blocks = hit.passage.doc_type in _LINE_BLOCKS
+            for order, seg in enumerate(segment(hit.passage.text, blocks)):
                 if not seg.is_sentence:
                     continue
                 tokens = set(self.tokenize(seg.words))
@@ -219,3 +237,8 @@ class EvidenceReader:
         qv = np.array(q, dtype=np.float32)
         norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(qv) or 1.0)
         return [float(x) for x in (matrix @ qv) / np.where(norms == 0, 1.0, norms)]
+
+
+def _with_bare_words(tokens: set[str]) -> set[str]:
+    """``tokens`` plus each word with a glued footnote or page number dropped ("kadatch1" → "kadatch")."""
+    return tokens | {t.rstrip("0123456789") for t in tokens if len(t.rstrip("0123456789")) >= 3}

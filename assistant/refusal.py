@@ -1,18 +1,19 @@
 """When to say "the documents do not answer this", from signals that mean the same at any size.
 
-The signals come from ``assistant.evidence``: the similarity of the question and the best
-answering sentence (on the embedder's own scale, so its thresholds are calibrated per
-embedder), the weighted share of the question's words in the chosen sentences (weights from the
-language, not the collection), and the question's specific terms (numbers, names, rare words)
-that the top passages lack. Rules, in order:
+The signals come from ``assistant.evidence``: the similarity of the question to the best
+answering sentence and to the best passage (on the embedder's own scale, so the thresholds are
+calibrated per embedder), the weighted share of the question's words in the chosen sentences
+(weights from the language, not the collection), and the question's numbers and names that the
+top passages lack. No signal depends on how many documents the index holds. Rules, in order:
 
 1. no whole sentence with content words to quote: refuse;
 2. a number the question names is nowhere in the top passages (2023 asked, 2016 given): refuse;
-3. a name or rare word of the question is missing (same language only): refuse;
-4. a follow-up whose own words the chosen sentences lack: refuse;
-5. across languages the similarity decides alone; else a very similar sentence, or a similar
-   one that holds the question's words;
-6. an embedder without calibration has no trusted similarity scale: it answers only when the
+3. every name the question mentions is missing from the top passages (same language): refuse;
+4. a question that opens with "how many" or "when" whose chosen sentences hold no number or date;
+5. a follow-up whose own words the chosen sentences lack: refuse;
+6. sentence similarity + passage similarity + ``word_weight`` x word share must reach
+   ``threshold`` (across languages, where words cannot match, the similarities reach ``foreign``);
+7. an embedder without calibration has no trusted similarity scale: it answers only when the
    chosen sentences hold most of the question's words, and never across languages.
 """
 
@@ -34,31 +35,34 @@ class Decision:
 
 @dataclass(frozen=True)
 class RefusalPolicy:
-    """Thresholds on the evidence signals; ``calibrated`` False means the similarity is not used."""
+    """Thresholds on the evidence signals; ``calibrated`` False means the similarities are not used."""
 
-    sure: float = 0.90
-    floor: float = 0.83
-    lexical: float = 0.5
-    foreign: float = 0.84
+    threshold: float = 1.80
+    foreign: float = 1.66
+    word_weight: float = 0.15
     lexical_only: float = 0.75
     own: float = 0.5
     calibrated: bool = True
     source: str = "built-in"
 
+    def score(self, evidence: Evidence) -> float:
+        """The combined relevance the threshold applies to."""
+        return evidence.similarity + evidence.passage_similarity + self.word_weight * evidence.lexical
+
     def decide(self, evidence: Evidence, cross_language: bool = False, *, terms: bool = True) -> Decision:
         """Answer or refuse ``evidence``; ``cross_language``: the question's language is not the passages'.
 
-        ``terms`` False skips the missing-term rules (2 and 3): calibration fits the similarity
-        rule on its own, so that it holds for questions whose words all occur somewhere.
+        ``terms`` False skips the rules on missing numbers, names and dates (2-4): calibration fits
+        the similarity rule on its own, so that it holds for questions that miss none.
         """
         if not evidence.quotes or not evidence.content:
             return Decision(False, "no sentence of the passages has content to quote")
-        if not terms:
-            pass
-        elif evidence.missing_numbers:
+        if terms and evidence.missing_numbers:
             return Decision(False, f"the passages do not mention {', '.join(evidence.missing_numbers)}")
-        if not cross_language and evidence.missing:
-            return Decision(False, f"the passages do not mention {', '.join(evidence.missing)}")
+        if terms and not cross_language and evidence.names_missing:
+            return Decision(False, "the passages do not mention what the question names")
+        if terms and evidence.number_wanted and not evidence.number_found:
+            return Decision(False, "the question asks for a number or a date; the sentences found give none")
         if evidence.own < self.own:
             return Decision(False, "the passages do not speak of what the follow-up asks")
         if not self.calibrated:
@@ -68,20 +72,20 @@ class RefusalPolicy:
             if evidence.lexical >= self.lexical_only:
                 return Decision(True)
             return Decision(False, "the embedder is not calibrated and the sentences lack the question's words")
-        s = evidence.similarity
         if cross_language:
-            return Decision(s >= self.foreign, "" if s >= self.foreign else "no sentence is close enough")
-        if s >= self.sure or (s >= self.floor and evidence.lexical >= self.lexical):
+            close = evidence.similarity + evidence.passage_similarity >= self.foreign
+            return Decision(close, "" if close else "no passage is close enough to the question")
+        if self.score(evidence) >= self.threshold:
             return Decision(True)
-        return Decision(False, "no sentence is close enough to the question")
+        return Decision(False, "no passage is close enough to the question")
 
     def to_json(self) -> dict[str, object]:
         """The thresholds, for ``status`` and the stored calibration."""
         def finite(x: float) -> float | None:
             return x if math.isfinite(x) else None  # JSON has no infinity: null means "never by this rule"
 
-        return {"sure": finite(self.sure), "floor": finite(self.floor), "lexical": self.lexical,
-                "foreign": finite(self.foreign), "lexical_only": self.lexical_only, "own": self.own,
+        return {"threshold": finite(self.threshold), "foreign": finite(self.foreign),
+                "word_weight": self.word_weight, "lexical_only": self.lexical_only, "own": self.own,
                 "calibrated": self.calibrated, "source": self.source}
 
     @classmethod
@@ -92,8 +96,7 @@ class RefusalPolicy:
 
 
 # an embedder with no calibration: the similarity scale is unknown, only the words decide
-UNCALIBRATED = RefusalPolicy(sure=float("inf"), floor=float("inf"), foreign=float("inf"),
-                             calibrated=False, source="none")
+UNCALIBRATED = RefusalPolicy(threshold=float("inf"), foreign=float("inf"), calibrated=False, source="none")
 # calibrated with benchmarks/calibrate_refusal.py (figures in benchmarks/README.md), keyed by model
 CALIBRATED: dict[str, RefusalPolicy] = {
     "e5-small": RefusalPolicy(),
@@ -114,6 +117,6 @@ def policy_for(embedder: str, stored: dict[str, object] | None = None,
     else:
         base = CALIBRATED.get(model_key(embedder), UNCALIBRATED)
     given: dict[str, object] = {k: v for k, v in overrides.items() if v is not None}
-    if given.keys() & {"sure", "floor", "foreign"}:  # thresholds set by hand put a scale on the similarity
+    if given.keys() & {"threshold", "foreign"}:  # thresholds set by hand put a scale on the similarity
         given = {**given, "calibrated": True, "source": "settings"}
     return replace(base, **given)  # type: ignore[arg-type]

@@ -57,6 +57,7 @@ class Retrieval:
     version: int = 0
     cross_language: bool = False  # the question is in another language than the top passages
     vector: tuple[float, ...] = ()  # the question's embedding, reused to score sentences
+    margin: float = 0.0  # how far the best dense match stands above the bulk of the candidates
 
 
 def _section(p: Passage) -> str | None:
@@ -121,8 +122,11 @@ class HybridRetriever(BaseRetriever):
         top = [h.passage.embed_text for h in hits[:3]]
         coverage = self.index.keyword.coverage(query, top)
         cross = bool(top) and detect(query) != detect("\n".join(top))
+        sims = sorted(dense_score.values(), reverse=True)
+        bulk = sims[5:20]
+        margin = sims[0] - sum(bulk) / len(bulk) if bulk else 0.0
         return Retrieval(hits, max(dense_score.values(), default=0.0), coverage, known, version, cross,
-                         tuple(vector))
+                         tuple(vector), margin)
 
     def _get_relevant_documents(self, query: str, *,
                                 run_manager: CallbackManagerForRetrieverRun) -> list[Document]:

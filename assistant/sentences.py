@@ -35,6 +35,8 @@ _STOP_END = frozenset(
     "de het een en of in op van voor met aan bij tot door als dat die om te naar uit over the a an "
     "and or of to in on for with at by from as that which is are was".split())
 _HEADING_CHARS = 90
+_MD_HEADING = re.compile(r"^#{1,6}\s")
+_UNDERLINE = re.compile(r"^(?:={3,}|-{3,})\s*$")
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,15 @@ class Segment:
         return self.kind == "sentence"
 
 
-def segment(text: str) -> list[Segment]:
-    """The segments of ``text`` in order; their spans never overlap and skip only whitespace."""
+def segment(text: str, lines_are_blocks: bool = False) -> list[Segment]:
+    """The segments of ``text`` in order; their spans never overlap and skip only whitespace.
+
+    ``lines_are_blocks``: the text has one line per block (the .html and .docx loaders write it
+    so), so a line never wraps into the next one and a short line without closing punctuation
+    is a heading or a label ("Hoofdstuk 2. apt-get", a navigation row), never part of a sentence.
+    """
     out: list[Segment] = []
-    for start, end, kind in _blocks(text):
+    for start, end, kind in _blocks(text, lines_are_blocks):
         if kind == "text":
             out += _split(text, start, end)
         else:
@@ -101,12 +108,20 @@ def _lines(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _blocks(text: str) -> list[tuple[int, int, str]]:
+def _blocks(text: str, lines_are_blocks: bool = False) -> list[tuple[int, int, str]]:
     """Runs of lines that belong together: ``text`` paragraphs, ``heading`` and ``row`` lines."""
     lines = _lines(text)
     blocks: list[tuple[int, int, str]] = []
     for i, (start, end) in enumerate(lines):
         line = text[start:end]
+        nxt_line = text[lines[i + 1][0]:lines[i + 1][1]] if i + 1 < len(lines) else ""
+        if _MD_HEADING.match(line) or _UNDERLINE.match(line) or _UNDERLINE.match(nxt_line):
+            blocks.append((start, end, "heading"))  # "# Title", or "Title" over "=====" / "-----"
+            continue
+        if lines_are_blocks:
+            short = len(line) <= _HEADING_CHARS and not _TERMINAL.search(line) and not _LIST_ITEM.match(line)
+            blocks.append((start, end, "row" if _ROW.search(line) else "heading" if short else "text"))
+            continue
         before = text[lines[i - 1][1]:start] if i else "\n\n"
         after = text[end:lines[i + 1][0]] if i + 1 < len(lines) else "\n\n"
         previous = text[lines[i - 1][0]:lines[i - 1][1]] if i else ""

@@ -145,7 +145,8 @@ class Assistant:
         retrieval = self.retriever.retrieve(query, k or self.top_k, sources)
         hits = retrieval.hits
         own = question if query != question else None  # a follow-up: its own words must be answered
-        evidence = self.reader.read(query, hits, retrieval.vector, own_question=own) if hits else Evidence([])
+        evidence = (self.reader.read(query, hits, retrieval.vector, own_question=own,
+                                     passage_similarity=retrieval.top_similarity) if hits else Evidence([]))
         decision = (self.refusal_policy().decide(evidence, retrieval.cross_language) if hits
                     else Decision(False, "nothing was retrieved"))
         base = dict(question=question, retrieved=hits, query=query, index_version=retrieval.version,

@@ -53,17 +53,14 @@ class Settings(BaseSettings):
         4.0, ge=0.0, description="Keyword weight x (share of question words the index knows) ** this."
     )
     rrf_k: int = Field(60, ge=1)
-    refuse_sure: float | None = Field(
-        None, description="Answer when the best sentence's similarity to the question reaches this "
-                          "(default: the index's calibration, else the embedder's built-in one)."
-    )
-    refuse_floor: float | None = Field(None, description="Below this sentence similarity, always refuse.")
-    refuse_lexical: float | None = Field(
-        None, description="Between the two, answer when this share of the question's words (weighted by "
-                          "rarity in the language) is in the chosen sentences."
+    refuse_threshold: float | None = Field(
+        None, description="Answer when sentence similarity + passage similarity + 0.15 x the share of the "
+                          "question's words in the chosen sentences reaches this (default: the index's "
+                          "calibration, else the embedder's built-in one)."
     )
     refuse_foreign: float | None = Field(
-        None, description="Similarity needed when the question's language differs from the passages'."
+        None, description="Sentence + passage similarity needed when the question's language differs from "
+                          "the passages'."
     )
     refuse_lexical_only: float | None = Field(
         None, description="Share of the question's words needed when the embedder is not calibrated."

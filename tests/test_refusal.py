@@ -167,7 +167,7 @@ def test_a_sentence_without_content_is_never_an_answer(
     folder.mkdir()
     (folder / "lijst.txt").write_text("1.\n\n2.\n\n3. [1]\n\n4.\n", encoding="utf-8")
     (folder / "ander.txt").write_text("a)\n\nb)\n\n1-2\n", encoding="utf-8")
-    a = make_assistant(embedder="e5-small", refuse_sure=-1.0, refuse_floor=-1.0, refuse_foreign=-1.0)
+    a = make_assistant(embedder="e5-small", refuse_threshold=-10.0, refuse_foreign=-10.0)
     a.ingest([folder])
     # even with every similarity threshold at nothing, a quote needs words of its own
     answer = a.ask("Wat staat er in punt 1 en 2?")
@@ -219,7 +219,7 @@ def test_calibrate_fits_stores_and_status_shows_the_thresholds(tmp_path: Path, o
     assert report["probes"] >= 20 and 0 < report["answerable"] < report["probes"]
     assert 0.0 <= report["answered"] <= 1.0 and 0.0 <= report["refused"] <= 1.0
     after = json.loads(runner.invoke(app, ["status", "--data-dir", data, "--json"], env=env).stdout)
-    assert after["refusal"]["source"] == "calibrated" and after["refusal"]["sure"] == fitted["policy"]["sure"]
+    assert after["refusal"]["source"] == "calibrated" and after["refusal"]["threshold"] == fitted["policy"]["threshold"]
     assert after["calibration"]["probes"] == report["probes"]
     text = runner.invoke(app, ["status", "--data-dir", data], env=env).stdout
     assert "calibrated" in text and "probes" in text

@@ -48,7 +48,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, minilm: str, embedding_cache: 
         port = int(s.getsockname()[1])
     # MiniLM's similarities sit far below the e5-calibrated refusal thresholds: answer what is retrieved
     settings = Settings(data_dir=root / "index", embedder=minilm, embedding_cache_dir=embedding_cache, port=port,
-                        refuse_sure=-1.0, refuse_floor=-1.0, refuse_foreign=-1.0)
+                        refuse_threshold=-10.0, refuse_foreign=-10.0)
     assistant = build_assistant(settings)
     assert not assistant.ingest([docs]).failed
     demo = launch(assistant, settings, block=False, quiet=True)
