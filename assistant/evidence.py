@@ -5,8 +5,8 @@ similarity of question and sentence, the weighted share of the question's words 
 (with its passage's title and paired sub-question, which say what it is about), and whether it
 holds a number when the question asks how many. The answer is the fewest sentences that do:
 the best one, plus a sentence of the same document only when it adds words of the question the
-first one lacks (or the best one is a bare "Ja."). Headings, table rows and fragments are never
-chosen. The signals mean the same for one document and for a million: no collection IDF.
+first one lacks (or the best one is a bare "Ja, dat klopt."). Headings, table rows, questions and
+fragments are never chosen. The signals mean the same for one document and for a million: no collection IDF.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ _NUMBER = re.compile(
     r"yearly|monthly|weekly|daily)\b", re.I)
 _LINE_BLOCKS = frozenset({"html", "docx"})  # loaders that write one line per block
 _RANK_PRIOR = (1.0, 0.7, 0.55)
-_SHORT = 45  # chars: a best sentence this short ("Ja.", "Dat klopt.") takes the next one along
 
 
 @dataclass(frozen=True)
@@ -193,7 +192,7 @@ class EvidenceReader:
         covered = set(best.tokens)
         total = sum(t.weight for t in terms) or 1.0
         used = len(best.seg.words)
-        if len(best.seg.words) < _SHORT:  # "Ja." / "Neen." says little alone: the next sentence explains
+        if len(best.tokens) <= 1:  # "Ja, dat klopt." says little alone: the next sentence explains
             follower = next((c for c in candidates if c.rank == best.rank and c.order > best.order), None)
             if follower is not None:
                 chosen.append(follower)

