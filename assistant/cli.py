@@ -152,6 +152,8 @@ def ask(
         print(f"[{c.n}] {_where(c.hit.to_json())}  score {c.hit.score:.4f}{flag}")
         print("    " + " ".join(c.hit.passage.text.split())[:300])
     if not answer.answered:
+        if answer.extra.get("reason"):
+            print(f"(why: {answer.extra['reason']})")
         for n, hit in enumerate(answer.retrieved, start=1):
             print(f"({n}) {_where(hit.to_json())}")
 

