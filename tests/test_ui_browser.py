@@ -111,9 +111,13 @@ def test_ask_then_click_a_citation_highlights_the_passage(browser: Any, app: App
     card_text = turn.locator(".vb-sources > .vb-card").first.locator(".vb-text").inner_text()
     cite.click()
 
-    mark = page.locator("#vb-panel mark")
+    mark = page.locator("#vb-panel mark#vb-hit")
     mark.wait_for(state="visible")
     assert squash(mark.inner_text()) == squash(card_text) and "75.000" in mark.inner_text()
+    # the sentence the answer quoted carries a stronger mark inside the passage's
+    quote = mark.locator("mark.vb-quote")
+    assert quote.count() == 1 and "75.000" in quote.inner_text()
+    assert squash(quote.inner_text()) in squash(turn.locator(".vb-answer").inner_text())
     assert SEED.name in page.locator("#vb-panel .vb-path").inner_text()
     pane, box = page.locator("#vb-panel .vb-doc").bounding_box(), mark.bounding_box()
     assert pane["y"] <= box["y"] < pane["y"] + pane["height"]  # scrolled into view inside the panel

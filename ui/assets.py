@@ -30,7 +30,7 @@ PANEL_JS = CLICK_JS + """
 watch('value', () => {
   const pane = element.querySelector('.vb-doc');
   if (!pane) return;
-  const mark = pane.querySelector('mark');
+  const mark = pane.querySelector('mark.vb-quote') || pane.querySelector('mark');
   pane.scrollTop = mark ? Math.max(0, mark.offsetTop - pane.clientHeight / 4) : 0;
   const box = element.getBoundingClientRect();
   if (box.top < 0 || box.top > window.innerHeight) element.scrollIntoView({block: 'start'});
