@@ -184,7 +184,9 @@ def _split(text: str, start: int, end: int) -> list[Segment]:
     return out
 
 
-_MARKER = re.compile(r"(?:\d{1,3}[.)]|\d{1,3}[-–]\d{1,3}[.)]?|[a-z][.)]|\(\w{1,3}\))\s+(?=[\"“(]?[A-ZÀ-ÖØ-Þ])")
+_MARKER = re.compile(r"(?:\d{1,3}[.)]|\d{1,3}[-–]\d{1,3}[.)]?|[a-z][.)]|\(\w{1,3}\)|\[\d{1,3}\])\s+"
+                     r"(?=[\"“(]?[A-ZÀ-ÖØ-Þ])")
+_FOOTNOTE = re.compile(r"\s*\[\d{1,3}\]")  # "[6]" in a document is a footnote; in an answer it would cite
 
 
 def _segment(text: str, start: int, end: int) -> Segment:
@@ -200,6 +202,6 @@ def _segment(text: str, start: int, end: int) -> Segment:
 
 
 def _reader(raw: str) -> str:
-    r"""The span on one line: line-end hyphenation joined ("ver-\nvolg" → "vervolg"), spaces squashed."""
+    r"""The span on one line: hyphenation joined ("ver-\nvolg" → "vervolg"), "[6]" dropped, spaces squashed."""
     joined = re.sub(r"(\w)-\s*\n\s*(?=[a-zà-ÿ])", r"\1", raw)
-    return " ".join(joined.split())
+    return " ".join(_FOOTNOTE.sub("", joined).split())

@@ -1,10 +1,13 @@
-"""Citation figures from a `vraagbaak eval --out` results file.
+"""Citation and quote figures from a `vraagbaak eval --out` results file.
 
 Prints, over all citations in the file: the share `verified`, the share unverified but visibly
 flagged in the answer (⚠), and the share exact (the source file's loaded text at [start, end)
-equals the cited text); and the first-citation-is-gold-hit rate when gold files are given.
+equals the cited text). Over the extractive answers' quotes: the share that are whole sentences
+of their passage (a `sentence` segment of the passage's text, never a heading, row, question or
+fragment) and appear verbatim (whitespace squashed) in the answer; and the answered answers whose
+sentences carry no content word (must be 0).
 
-    python benchmarks/citation_report.py results.jsonl
+    python benchmarks/citation_report.py results.jsonl [more.jsonl ...]
 """
 
 from __future__ import annotations
@@ -13,32 +16,52 @@ import argparse
 import json
 from pathlib import Path
 
+from assistant.sentences import segment
 from ingest.loaders import load
+from vectorstore.keyword import Tokenizer
 
 FLAG = "⚠"
+LINE_BLOCKS = {".html", ".htm", ".docx"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", type=Path)
+    parser.add_argument("results", type=Path, nargs="+")
     args = parser.parse_args()
+    tokenize = Tokenizer()
     texts: dict[str, str] = {}
-    total = verified = flagged = exact = answers = 0
-    for line in args.results.read_text(encoding="utf-8").splitlines():
-        result = json.loads(line)
-        answers += 1
-        for citation in result["citations"]:
-            total += 1
-            verified += bool(citation.get("verified"))
-            flagged += not citation.get("verified") and FLAG in result["answer"]
-            source = citation["source"]
-            if source not in texts:
-                texts[source] = load(Path(source)).text
-            exact += texts[source][citation["start"]:citation["end"]] == citation["text"]
-    print(f"{answers} answers, {total} citations")
+    total = verified = flagged = exact = answers = quotes = whole = contentless = 0
+    for path in args.results:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            result = json.loads(line)
+            answers += 1
+            if result["answered"] and not tokenize(result["answer"].replace(FLAG, "")):
+                contentless += 1
+            for citation in result["citations"]:
+                total += 1
+                verified += bool(citation.get("verified"))
+                flagged += not citation.get("verified") and FLAG in result["answer"]
+                source = citation["source"]
+                if source not in texts:
+                    texts[source] = load(Path(source)).text
+                text = texts[source]
+                exact += text[citation["start"]:citation["end"]] == citation["text"]
+                if result["backend"] != "extractive":
+                    continue
+                spans = {(citation["start"] + s.start, citation["start"] + s.end): s.words
+                         for s in segment(citation["text"], Path(source).suffix.lower() in LINE_BLOCKS)
+                         if s.is_sentence}
+                for q in citation.get("quotes", []):
+                    quotes += 1
+                    words = spans.get((q["start"], q["end"]))
+                    whole += words is not None and words in result["answer"]
+    print(f"{answers} answers, {total} citations, {quotes} quoted sentences")
     if total:
         print(f"verified {verified / total:.3f}, unverified but flagged {flagged / total:.3f}, "
               f"verified or flagged {(verified + flagged) / total:.3f}, exact {exact / total:.3f}")
+    if quotes:
+        print(f"quotes that are whole sentences of their passage, verbatim in the answer: {whole / quotes:.3f}")
+    print(f"answered without a content word: {contentless}")
 
 
 if __name__ == "__main__":
