@@ -184,8 +184,8 @@ def _split(text: str, start: int, end: int) -> list[Segment]:
     return out
 
 
-_MARKER = re.compile(r"(?:\d{1,3}[.)]|\d{1,3}[-–]\d{1,3}[.)]?|[a-z][.)]|\(\w{1,3}\)|\[\d{1,3}\])\s+"
-                     r"(?=[\"“(]?[A-ZÀ-ÖØ-Þ])")
+_MARKER = re.compile(r"(?:(?:\d{1,3}[.)]|\d{1,3}[-–]\d{1,3}[.)]?|[a-z][.)]|\(\w{1,3}\)|\[\d{1,3}\])\s+)+"
+                     r"(?=[\"“(]?[A-ZÀ-ÖØ-Þ])")  # "3. ", "1-2 ", "1. a) ", "[1] " before a sentence
 _FOOTNOTE = re.compile(r"\s*\[\d{1,3}\]")  # "[6]" in a document is a footnote; in an answer it would cite
 
 
