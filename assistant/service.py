@@ -60,7 +60,7 @@ class Assistant:
         self.ingestor = ingestor
         self.reader = reader
         self.refusal_overrides = dict(refusal or {})
-        self._policy: tuple[int, RefusalPolicy] | None = None
+        self._policy: tuple[str, RefusalPolicy] | None = None
         self.max_question_chars = max_question_chars
         self.top_k = top_k
         self._documents: tuple[int, dict[str, DocumentRecord]] = (-1, {})
@@ -76,15 +76,14 @@ class Assistant:
 
     def refusal_policy(self) -> RefusalPolicy:
         """The refusal thresholds in force: settings over the index's calibration over the built-in one."""
-        version = self.index.catalog.version
-        if self._policy is None or self._policy[0] != version:
-            stored = self.index.catalog.get_meta(CALIBRATION_KEY)
+        stored = self.index.catalog.get_meta(CALIBRATION_KEY) or ""  # another process may calibrate
+        if self._policy is None or self._policy[0] != stored:
             data = json.loads(stored) if stored else None
             if data and data.get("embedder") != self.index.settings.embedder:
                 data = None  # calibrated for another embedder: its scale does not apply
             policy = policy_for(self.index.settings.embedder, data.get("policy") if data else None,
                                 **self.refusal_overrides)
-            self._policy = (version, policy)
+            self._policy = (stored, policy)
         return self._policy[1]
 
     def store_calibration(self, policy: RefusalPolicy, report: dict[str, object]) -> None:

@@ -233,3 +233,15 @@ def test_calibrate_refuses_an_index_too_small_to_fit(tmp_path: Path, seed_only: 
     assert runner.invoke(app, ["ingest", str(seed_only), "--data-dir", data], env=env).exit_code == 0
     result = runner.invoke(app, ["calibrate", "--data-dir", data], env=env)
     assert result.exit_code == 1 and "at least 2" in result.output
+
+
+def test_a_calibration_stored_by_another_process_applies_at_once(
+        make_assistant: Callable[..., Assistant], seed_only: Path) -> None:
+    writer = make_assistant()
+    writer.ingest([seed_only])
+    reader = make_assistant()
+    assert reader.refusal_policy().source == "built-in"
+    writer.store_calibration(RefusalPolicy(threshold=1.5, foreign=1.4, source="calibrated"), {"probes": 1})
+    # no ingest in between, so the index version did not move: the stored calibration is read anyway
+    assert reader.refusal_policy().threshold == 1.5 and reader.refusal_policy().source == "calibrated"
+    assert reader.status()["refusal"]["threshold"] == 1.5
