@@ -32,6 +32,13 @@ _ASKS_NUMBER = re.compile(
     r"(?:wanneer|when)\s+(?:zal|zullen|wordt|worden|werd|werden|is|zijn|was|waren|komt|komen|kan|kunnen|"
     r"heeft|hebben|gaat|gaan|start|begint|vindt|did|does|do|will|was|were|is|are|can|has|have|should))\b",
     re.I)
+# … and so does one that asks, anywhere, for a size, a port, a level, a value or a version ("hoeveel"
+# later in a question of several parts may belong to a part the answer does not take up)
+_ASKS_QUANTITY = re.compile(
+    r"\b(?:welke?\s+(?:[\w]+-)?(?:poort|poortnummer|versie|niveau|grootte|nummer|waarde)|"
+    r"(?:which|what)\s+(?:[\w-]+\s+){0,2}(?:port|version|level|size|number|year|value)|numeric|numerieke?|"
+    r"hoe\s+(?:groot|lang|hoog|duur|oud)\s+(?:is|zijn|was|waren|mag|moet|kan|wordt)|"
+    r"how\s+(?:big|large|long|old|high)\s+(?:is|are|was|were|can|should|may))\b", re.I)
 # a number, a count in words, a date: what a "how many" or "when" question needs in its answer
 _NUMBER = re.compile(
     r"\d|\b(?:geen|nul|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|twintig|dertig|veertig|"
@@ -103,7 +110,7 @@ class EvidenceReader:
     """Scores the sentences of the top hits and chooses the answering ones."""
 
     def __init__(self, tokenize: Tokenize, embedder: Embeddings | None, *, passages: int = 3,
-                 max_sentences: int = 3, max_chars: int = 700, per_passage: int = 6) -> None:
+                 max_sentences: int = 3, max_chars: int = 700, per_passage: int = 4) -> None:
         self.tokenize = tokenize
         self.embedder = embedder
         self.passages = passages
@@ -123,7 +130,8 @@ class EvidenceReader:
         top = list(hits[:self.passages])
         passage_tokens = _with_bare_words({t for h in top for t in self.tokenize(h.passage.embed_text)})
         candidates = self._candidates(terms, top)
-        number_wanted = bool(_ASKS_NUMBER.match(own_question or query))
+        asked = own_question or query
+        number_wanted = bool(_ASKS_NUMBER.match(asked) or _ASKS_QUANTITY.search(asked))
         if passage_similarity is None:
             passage_similarity = max((h.dense for h in hits if h.dense is not None), default=0.0)
         names = [t for t in terms if t.name]

@@ -1,0 +1,54 @@
+"""The evidence reader on hand-made passages (no model: similarities are 0.0 without an embedder)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.evidence import EvidenceReader
+from assistant.retrieval import Hit
+from ingest.passage import Passage
+from vectorstore.keyword import Tokenizer
+
+TEXT = ("Installatie\nDe standaardpoort van de server is 5432. De server draait als gebruiker postgres.\n"
+        "Zie de handleiding van Debian.")
+
+
+def hits(text: str = TEXT, doc_type: str = "html") -> list[Hit]:
+    return [Hit(Passage("/d/a.html", 100, 100 + len(text), text, doc_type=doc_type, title="Server"), "p", 1.0, 0.9)]
+
+
+@pytest.fixture(scope="module")
+def reader() -> EvidenceReader:
+    return EvidenceReader(Tokenizer(), None)
+
+
+def test_the_answering_sentence_is_chosen_with_its_document_offsets(reader: EvidenceReader) -> None:
+    ev = reader.read("Op welke poort luistert de server standaard?", hits())
+    (quote,) = ev.quotes
+    assert quote.text == "De standaardpoort van de server is 5432."
+    assert TEXT[quote.start - 100:quote.end - 100] == quote.text
+    assert ev.number_wanted and ev.number_found and ev.content
+
+
+@pytest.mark.parametrize(("question", "wanted"), [
+    ("Hoeveel keer werd de workshop gegeven?", True), ("En hoeveel kost dat?", True),
+    ("Wanneer zal de vorming plaatsvinden?", True), ("Which TCP port does the server use?", True),
+    ("Sinds welke LilyPond-versie bestaat het?", True), ("What is the numeric UID of www-data?", True),
+    ("Wanneer een vrouw zich aanmeldt, kan zij een pruik krijgen?", False),
+    ("Wie is de bedrijfsleider?", False), ("Which packages provide a mail agent?", False)])
+def test_questions_that_ask_for_a_number_or_date_are_told_apart(reader: EvidenceReader, question: str,
+                                                               wanted: bool) -> None:
+    assert reader.read(question, hits()).number_wanted is wanted
+
+
+def test_missing_numbers_and_names_are_reported(reader: EvidenceReader) -> None:
+    ev = reader.read("Draait de server in 2023 als gebruiker postgres?", hits())
+    assert ev.missing_numbers == ("2023",)
+    assert reader.read("Draait de server bij Oracle?", hits()).names_missing
+    assert not reader.read("Draait de server bij Debian?", hits()).names_missing
+
+
+def test_headings_and_questions_are_never_quoted(reader: EvidenceReader) -> None:
+    text = "Hoe vind ik de poort van de server?\nDe poort staat in postgresql.conf.\nServerpoort instellen"
+    ev = reader.read("Hoe vind ik de poort van de server?", hits(text))
+    assert [q.text for q in ev.quotes] == ["De poort staat in postgresql.conf."]
