@@ -65,7 +65,7 @@ def ask(url: str, question: str, scope: list[str] | None = None, years: list[str
     from gradio_client import Client
 
     conversation, question_box = Client(url, verbose=False).predict(
-        question, scope or [], years or [], types or [], api_name="/ask")
+        question, scope or [], years or [], types or [], 5, False, api_name="/ask")
     assert question_box == ""  # the box is cleared for the next question
     return str(conversation)
 

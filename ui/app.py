@@ -158,7 +158,7 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         scores.input(Chat.set_scores, [prefs, scores], prefs, **PRIVATE).then(
             chat.render, [turns, prefs], conversation, **PRIVATE)
 
-        ask = ([question, turns, prefs, scope, scope_years, scope_types], [conversation, question, turns])
+        ask = ([question, turns, prefs, scope, scope_years, scope_types, k, scores], [conversation, question, turns])
         # the conversation shows its own progress ("searching…", then the streaming text)
         send.click(chat.ask, *ask, api_name="ask", concurrency_limit=2, show_progress="hidden")
         question.submit(chat.ask, *ask, concurrency_limit=2, show_progress="hidden", **PRIVATE)

@@ -38,11 +38,19 @@ class Chat:
 
     def ask(self, question: str, turns: list[Turn], prefs: Prefs, paths: list[str] | None,
             years: list[str] | None = None, types: list[str] | None = None,
+            k: float | None = None, show_scores: bool | None = None,
             ) -> Iterator[tuple[str, str, list[Turn]]]:
         """Stream one answer: yields (conversation, question box, turns) as tokens arrive.
 
+        ``k`` and ``show_scores`` are the settings as the window shows them when the question is
+        sent: an edit of the setting just before asking may not have reached the session yet.
+
         ``paths`` (documents, or folders ending in "/"), ``years`` and ``types`` scope the question.
         """
+        if k is not None:
+            prefs = replace(prefs, k=int(k))
+        if show_scores is not None:
+            prefs = replace(prefs, show_scores=bool(show_scores))
         if not question.strip():
             yield self.render(turns, prefs), question, turns
             return
