@@ -48,16 +48,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class Retrieval:
-    """The ranked hits plus the top dense similarity, the signal the refusal is calibrated on."""
+    """The ranked hits plus what the evidence reader and the refusal need of the retrieval."""
 
     hits: list[Hit]
-    top_similarity: float
-    coverage: float = 0.0
-    known: float = 0.0
+    top_similarity: float  # the dense leg's best match, one of the refusal's signals
     version: int = 0
     cross_language: bool = False  # the question is in another language than the top passages
     vector: tuple[float, ...] = ()  # the question's embedding, reused to score sentences
-    margin: float = 0.0  # how far the best dense match stands above the bulk of the candidates
 
 
 def _section(p: Passage) -> str | None:
@@ -120,13 +117,8 @@ class HybridRetriever(BaseRetriever):
             if len(hits) == k:
                 break
         top = [h.passage.embed_text for h in hits[:3]]
-        coverage = self.index.keyword.coverage(query, top)
         cross = bool(top) and detect(query) != detect("\n".join(top))
-        sims = sorted(dense_score.values(), reverse=True)
-        bulk = sims[5:20]
-        margin = sims[0] - sum(bulk) / len(bulk) if bulk else 0.0
-        return Retrieval(hits, max(dense_score.values(), default=0.0), coverage, known, version, cross,
-                         tuple(vector), margin)
+        return Retrieval(hits, max(dense_score.values(), default=0.0), version, cross, tuple(vector))
 
     def _get_relevant_documents(self, query: str, *,
                                 run_manager: CallbackManagerForRetrieverRun) -> list[Document]:

@@ -11,7 +11,6 @@ benchmarks/keyword_refresh.py).
 
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import re
@@ -205,29 +204,3 @@ class KeywordIndex:
         if not words or bm25 is None:
             return 0.0
         return sum(t in bm25.vocab_dict for t in words) / len(words)
-
-    def coverage(self, query: str, texts: list[str]) -> float:
-        """IDF-weighted share of the query's words found in ``texts`` (0..1).
-
-        Rare words weigh most, and a word the index has never seen (a year or a name the
-        documents do not mention) weighs as the rarest: it is the refusal signal that the dense
-        similarity, compressed into a narrow band by e5, cannot give. ``known_share`` says
-        whether it means anything: a question in another language than the documents shares
-        few words with any of them.
-        """
-        self.refresh()
-        ids, _, _, bm25 = self._state
-        words = set(self.tokenize(query))
-        if not words or bm25 is None:
-            return 0.0
-        present = {t for text in texts for t in self.tokenize(text)}
-        indptr = bm25.scores["indptr"]
-        total = len(ids)
-
-        def idf(token: str) -> float:
-            at = bm25.vocab_dict.get(token)
-            df = 0 if at is None else int(indptr[at + 1] - indptr[at])
-            return math.log(1 + (total - df + 0.5) / (df + 0.5))
-
-        weights = {t: idf(t) for t in words}
-        return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
