@@ -10,7 +10,7 @@ from assistant.citations import CheckedSentence, CitationChecker
 from assistant.evidence import Evidence
 from assistant.retrieval import Hit
 from assistant.scope import Scope
-from assistant.sentences import segment
+from assistant.sentences import lines_are_blocks, segment
 
 if TYPE_CHECKING:
     from assistant.llm import ChatModel
@@ -123,12 +123,11 @@ def quoted_spans(evidence: Evidence, checked: list[CheckedSentence], hits: list[
 
 
 def _best_sentence(claim: str, hit: Hit, checker: CitationChecker) -> tuple[int, int] | None:
-    """The span of the passage sentence sharing most content words with ``claim``."""
-    words = set(checker.tokenize(claim))
+    """The span of the passage sentence that supports ``claim`` best, if one reaches the checker's threshold."""
+    p = hit.passage
     best, span = 0.0, None
-    for seg in segment(hit.passage.text):
-        tokens = set(checker.tokenize(seg.words))
-        share = len(words & tokens) / (len(words) or 1)
+    for seg in segment(p.text, lines_are_blocks(p.doc_type)):
+        share = checker.support(claim, seg.words)
         if share > best:
-            best, span = share, (hit.passage.start + seg.start, hit.passage.start + seg.end)
+            best, span = share, (p.start + seg.start, p.start + seg.end)
     return span if best >= checker.threshold else None

@@ -21,7 +21,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.retrieval import Hit
-from assistant.sentences import Segment, segment
+from assistant.sentences import Segment, lines_are_blocks, segment
 from assistant.terms import Term, Tokenize, coverage, missing, question_terms
 
 # a question that opens by asking how many, how much or when wants a number or a date in its answer
@@ -47,7 +47,6 @@ _NUMBER = re.compile(
     r"augustus|september|oktober|november|december|january|february|march|june|july|august|october|"
     r"voorjaar|najaar|zomer|winter|spring|summer|autumn|jaarlijks|maandelijks|wekelijks|dagelijks|"
     r"yearly|monthly|weekly|daily)\b", re.I)
-_LINE_BLOCKS = frozenset({"html", "docx"})  # loaders that write one line per block
 _RANK_PRIOR = (1.0, 0.7, 0.55)
 
 
@@ -168,8 +167,7 @@ class EvidenceReader:
         for rank, hit in enumerate(top):
             context = set(self.tokenize(hit.passage.context))
             mine: list[_Candidate] = []
-            blocks = hit.passage.doc_type in _LINE_BLOCKS
-            for order, seg in enumerate(segment(hit.passage.text, blocks)):
+            for order, seg in enumerate(segment(hit.passage.text, lines_are_blocks(hit.passage.doc_type))):
                 if not seg.is_sentence:
                     continue
                 tokens = set(self.tokenize(seg.words))

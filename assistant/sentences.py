@@ -37,6 +37,7 @@ _STOP_END = frozenset(
     "de het een en of in op van voor met aan bij tot door als dat die om te naar uit over the a an "
     "and or of to in on for with at by from as that which is are was".split())
 _HEADING_CHARS = 90
+_LINE_BLOCK_TYPES = frozenset({"html", "docx"})
 _ASKS = re.compile(r"\?[\"'”’»)\]]*$")
 _MD_HEADING = re.compile(r"^#{1,6}\s")
 _UNDERLINE = re.compile(r"^(?:={3,}|-{3,})\s*$")
@@ -74,6 +75,11 @@ def segment(text: str, lines_are_blocks: bool = False) -> list[Segment]:
         last = out[-1]
         out[-1] = Segment(last.start, last.end, "fragment", last.words)
     return out
+
+
+def lines_are_blocks(doc_type: str) -> bool:
+    """Whether the loader of ``doc_type`` writes one line per block (.html, .docx; see ``segment``)."""
+    return doc_type in _LINE_BLOCK_TYPES
 
 
 def _cut_off(sentence: str) -> bool:

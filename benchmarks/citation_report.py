@@ -16,12 +16,11 @@ import argparse
 import json
 from pathlib import Path
 
-from assistant.sentences import segment
-from ingest.loaders import load
+from assistant.sentences import lines_are_blocks, segment
+from ingest.loaders import LoadedDocument, load
 from vectorstore.keyword import Tokenizer
 
 FLAG = "⚠"
-LINE_BLOCKS = {".html", ".htm", ".docx"}
 
 
 def main() -> None:
@@ -29,7 +28,7 @@ def main() -> None:
     parser.add_argument("results", type=Path, nargs="+")
     args = parser.parse_args()
     tokenize = Tokenizer()
-    texts: dict[str, str] = {}
+    documents: dict[str, LoadedDocument] = {}
     total = verified = flagged = exact = answers = quotes = whole = contentless = 0
     for path in args.results:
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -42,14 +41,14 @@ def main() -> None:
                 verified += bool(citation.get("verified"))
                 flagged += not citation.get("verified") and FLAG in result["answer"]
                 source = citation["source"]
-                if source not in texts:
-                    texts[source] = load(Path(source)).text
-                text = texts[source]
+                if source not in documents:
+                    documents[source] = load(Path(source))
+                text = documents[source].text
                 exact += text[citation["start"]:citation["end"]] == citation["text"]
                 if result["backend"] != "extractive":
                     continue
                 spans = {(citation["start"] + s.start, citation["start"] + s.end): s.words
-                         for s in segment(citation["text"], Path(source).suffix.lower() in LINE_BLOCKS)
+                         for s in segment(citation["text"], lines_are_blocks(documents[source].doc_type))
                          if s.is_sentence}
                 for q in citation.get("quotes", []):
                     quotes += 1
