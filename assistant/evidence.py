@@ -15,7 +15,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -74,7 +74,6 @@ class Evidence:
     similarity: float = 0.0  # best question-sentence similarity (the embedder's scale)
     passage_similarity: float = 0.0  # best question-passage similarity of the dense leg
     lexical: float = 0.0  # weighted share of the question's words in the chosen sentences + context
-    passage_lexical: float = 0.0  # the same over the top passages, context included
     missing: tuple[str, ...] = ()  # specific terms (numbers, names, rare words) the top passages lack
     missing_numbers: tuple[str, ...] = ()
     names_missing: bool = False  # the question names someone or something, and no top passage does
@@ -87,7 +86,7 @@ class Evidence:
         """The signals, for ``ask --json`` (``evidence``) and calibration."""
         return {"similarity": round(self.similarity, 6), "passage_similarity": round(self.passage_similarity, 6),
                 "names_missing": self.names_missing, "lexical": round(self.lexical, 4),
-                "passage_lexical": round(self.passage_lexical, 4), "missing": list(self.missing),
+                "missing": list(self.missing),
                 "missing_numbers": list(self.missing_numbers), "own": round(self.own, 4),
                 "number_wanted": self.number_wanted, "number_found": self.number_found,
                 "content": self.content}
@@ -133,12 +132,14 @@ class EvidenceReader:
         number_wanted = bool(_ASKS_NUMBER.match(asked) or _ASKS_QUANTITY.search(asked))
         if passage_similarity is None:
             passage_similarity = max((h.dense for h in hits if h.dense is not None), default=0.0)
+        lacking = missing(terms, passage_tokens)  # specific terms: numbers and names among them
         names = [t for t in terms if t.name]
-        names_missing = bool(names) and all(t in missing(names, passage_tokens) for t in names)
+        unquoted = Evidence([], passage_similarity=passage_similarity, missing=tuple(t.word for t in lacking),
+                            missing_numbers=tuple(t.word for t in lacking if t.number),
+                            names_missing=bool(names) and all(t in lacking for t in names),
+                            number_wanted=number_wanted)
         if not candidates:
-            return Evidence([], passage_similarity=passage_similarity, passage_lexical=coverage(terms, passage_tokens),
-                            missing=tuple(t.word for t in missing(terms, passage_tokens)),
-                            names_missing=names_missing, number_wanted=number_wanted)
+            return unquoted  # nothing to quote: the refusal says so
         self._score(query, candidates, query_vector, number_wanted)
         chosen = self._choose(terms, candidates, top)
         tokens = set().union(*(c.tokens for c in chosen))
@@ -147,15 +148,11 @@ class EvidenceReader:
         quotes = [Quote(c.rank, c.seg, top[c.rank].passage.start + c.seg.start,
                         top[c.rank].passage.start + c.seg.end, c.score)
                   for c in sorted(chosen, key=lambda c: (c.rank, c.order))]
-        return Evidence(
-            quotes, similarity=max(c.dense for c in candidates), passage_similarity=passage_similarity,
-            names_missing=names_missing, lexical=coverage(terms, tokens | context),
-            passage_lexical=coverage(terms, passage_tokens),
-            missing=tuple(t.word for t in missing(terms, passage_tokens)),
-            missing_numbers=tuple(t.word for t in missing(terms, passage_tokens, numbers_only=True)),
+        return replace(
+            unquoted, quotes=quotes, similarity=max(c.dense for c in candidates),
+            lexical=coverage(terms, tokens | context),
             own=coverage(own_terms, tokens | context) if own_terms else 1.0,
-            number_wanted=number_wanted, number_found=any(_NUMBER.search(c.seg.words) for c in chosen),
-            content=bool(tokens))
+            number_found=any(_NUMBER.search(c.seg.words) for c in chosen), content=bool(tokens))
 
     def _candidates(self, terms: list[Term], top: list[Hit]) -> list[_Candidate]:
         """Whole sentences with content words; per passage the ``per_passage`` sharing most words.
@@ -224,21 +221,15 @@ class EvidenceReader:
             return [0.0] * len(sentences)
         q = list(query_vector) if query_vector else self.embedder.embed_query(query)
         with self._lock:
-            todo = list(dict.fromkeys(s for s in sentences if s not in self._vectors))
+            known = {s: self._vectors[s] for s in sentences if s in self._vectors}
+        todo = [s for s in dict.fromkeys(sentences) if s not in known]
         if todo:
-            vectors = self.embedder.embed_documents(todo)
+            known.update(zip(todo, self.embedder.embed_documents(todo), strict=True))
             with self._lock:
-                for s, v in zip(todo, vectors, strict=True):
-                    self._vectors[s] = v
+                self._vectors.update((s, known[s]) for s in todo)
                 while len(self._vectors) > 20_000:
                     self._vectors.popitem(last=False)
-        with self._lock:
-            got = [self._vectors.get(s) for s in sentences]
-        missing_vectors = [s for s, v in zip(sentences, got, strict=True) if v is None]
-        if missing_vectors:  # evicted by another thread meanwhile
-            extra = dict(zip(missing_vectors, self.embedder.embed_documents(missing_vectors), strict=True))
-            got = [v if v is not None else extra[s] for s, v in zip(sentences, got, strict=True)]
-        matrix = np.array(got, dtype=np.float32)
+        matrix = np.array([known[s] for s in sentences], dtype=np.float32)
         qv = np.array(q, dtype=np.float32)
         norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(qv) or 1.0)
         return [float(x) for x in (matrix @ qv) / np.where(norms == 0, 1.0, norms)]

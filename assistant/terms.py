@@ -85,7 +85,6 @@ def coverage(terms: Iterable[Term], tokens: set[str]) -> float:
     return sum(t.weight for t in terms if any(s in tokens for s in t.stems)) / total
 
 
-def missing(terms: Iterable[Term], tokens: set[str], *, numbers_only: bool = False) -> list[Term]:
-    """The specific terms (or only the numbers) none of whose stems is among ``tokens``."""
-    return [t for t in terms if (t.number if numbers_only else t.specific)
-            and not any(s in tokens for s in t.stems)]
+def missing(terms: Iterable[Term], tokens: set[str]) -> list[Term]:
+    """The specific terms (numbers, names, rare words) none of whose stems is among ``tokens``."""
+    return [t for t in terms if t.specific and not any(s in tokens for s in t.stems)]
