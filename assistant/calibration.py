@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING
 from assistant.errors import CalibrationError
 from assistant.evidence import Evidence
 from assistant.refusal import RefusalPolicy
-from assistant.sentences import segment
+from assistant.sentences import lines_are_blocks, segment
 from assistant.terms import question_terms
+from ingest.passage import Passage
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -55,7 +56,6 @@ class Probe:
     question: str
     answerable: bool
     kind: str
-    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,6 @@ class Observation:
     kind: str
     evidence: Evidence
     cross_language: bool
-    hit_source: bool | None = None  # the first quoted passage is from the probe's own document
 
 
 def observe(assistant: Assistant, probes: Iterable[Probe]) -> list[Observation]:
@@ -77,11 +76,7 @@ def observe(assistant: Assistant, probes: Iterable[Probe]) -> list[Observation]:
         retrieval = assistant.retriever.retrieve(probe.question, assistant.top_k)
         evidence = assistant.reader.read(probe.question, retrieval.hits, retrieval.vector,
                                          passage_similarity=retrieval.top_similarity)
-        hit = None
-        if probe.source is not None and evidence.quotes:
-            hit = retrieval.hits[evidence.quotes[0].rank].passage.source == probe.source
-        out.append(Observation(probe.question, probe.answerable, probe.kind, evidence,
-                               retrieval.cross_language, hit))
+        out.append(Observation(probe.question, probe.answerable, probe.kind, evidence, retrieval.cross_language))
     return out
 
 
@@ -127,23 +122,22 @@ def _quantiles(values: list[float], n: int) -> list[float]:
     return [values[min(len(values) - 1, int(i * len(values) / n))] for i in range(n + 1)]
 
 
-def make_probes(passages: Sequence[tuple[str, str, str]], tokenize: Callable[[str], list[str]],
+def make_probes(passages: Sequence[Passage], tokenize: Callable[[str], list[str]],
                 count: int = 60, seed: int = 0) -> list[Probe]:
-    """Answerable and unanswerable probes from ``passages`` ((source, kind, text) rows)."""
+    """Answerable and unanswerable probes from ``passages``."""
     rng = random.Random(seed)
-    questions = [p for p in passages if p[1] == "question" and 25 <= len(p[2]) <= 400]
-    texts = [p for p in passages if p[1] != "question"]
-    sentences = [(source, seg.words) for source, _, text in texts for seg in segment(text)
+    questions = [p.text for p in passages if p.kind == "question" and 25 <= len(p.text) <= 400]
+    sentences = [(p.source, seg.words) for p in passages if p.kind != "question"
+                 for seg in segment(p.text, lines_are_blocks(p.doc_type))
                  if seg.is_sentence and 60 <= len(seg.words) <= 400]
     rng.shuffle(sentences)
     rng.shuffle(questions)
     probes: list[Probe] = []
-    for source, sentence in sentences[:count * 2 // 3]:
+    for _, sentence in sentences[:count * 2 // 3]:
         terse = reword(sentence, tokenize)
         if terse:
-            probes.append(Probe(terse, True, "reworded", source))
-    probes += [Probe(" ".join(text.split()), True, "sub-question", None)
-               for _, _, text in questions[:count // 3]]
+            probes.append(Probe(terse, True, "reworded"))
+    probes += [Probe(" ".join(text.split()), True, "sub-question") for text in questions[:count // 3]]
     crossed = []
     for (src_a, a), (src_b, b) in zip(sentences[::2], sentences[1::2], strict=False):
         if src_a != src_b:
@@ -175,8 +169,8 @@ def calibrate(assistant: Assistant, *, documents: int = 40, count: int = 60, see
         raise CalibrationError(f"calibration needs at least 2 indexed documents; the index holds {len(sources)}")
     rng = random.Random(seed)
     chosen = rng.sample(sources, min(documents, len(sources)))
-    rows = [(r.passage.source, r.passage.kind, r.passage.text) for s in chosen for r in catalog.passages_of(s)]
-    probes = make_probes(rows, assistant.checker.tokenize, count, seed)
+    passages = [r.passage for s in chosen for r in catalog.passages_of(s)]
+    probes = make_probes(passages, assistant.checker.tokenize, count, seed)
     observations = observe(assistant, probes)
     before = assistant.refusal_policy()
     policy, fitted = fit(observations, replace(before, source="calibrated"))

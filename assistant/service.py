@@ -91,7 +91,6 @@ class Assistant:
         with self.index.writer_lock():
             self.index.catalog.set_meta(CALIBRATION_KEY, json.dumps(
                 {"embedder": self.index.settings.embedder, "policy": policy.to_json(), "report": report}))
-        self._policy = None
 
     def calibration(self) -> dict[str, object] | None:
         """The stored calibration report of the index, if ``vraagbaak calibrate`` ran."""
