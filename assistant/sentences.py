@@ -58,15 +58,15 @@ class Segment:
         return self.kind == "sentence"
 
 
-def segment(text: str, lines_are_blocks: bool = False) -> list[Segment]:
-    """The segments of ``text`` in order; their spans never overlap and skip only whitespace.
+def segment(text: str, line_blocks: bool = False) -> list[Segment]:
+    """The segments of ``text`` in order; between them lie only whitespace and item numbers ("3. ").
 
-    ``lines_are_blocks``: the text has one line per block (the .html and .docx loaders write it
+    ``line_blocks``: the text has one line per block (the .html and .docx loaders write it
     so), so a line never wraps into the next one and a short line without closing punctuation
     is a heading or a label ("Hoofdstuk 2. apt-get", a navigation row), never part of a sentence.
     """
     out: list[Segment] = []
-    for start, end, kind in _blocks(text, lines_are_blocks):
+    for start, end, kind in _blocks(text, line_blocks):
         if kind == "text":
             out += _split(text, start, end)
         else:
@@ -95,11 +95,6 @@ def _cut_off(sentence: str) -> bool:
         and not sentence[:1].isdigit()
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """The ``(start, end)`` of every segment of ``text`` (any kind), for splitting answer text."""
-    return [(s.start, s.end) for s in segment(text)]
-
-
 def is_abbreviation(token: str) -> bool:
     """Whether a word followed by a full stop ("nr", "A", "o.a") does not end a sentence."""
     token = token.lower().lstrip("(\"'“‘[").rstrip(".")
@@ -117,24 +112,23 @@ def _lines(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _blocks(text: str, lines_are_blocks: bool = False) -> list[tuple[int, int, str]]:
+def _blocks(text: str, line_blocks: bool = False) -> list[tuple[int, int, str]]:
     """Runs of lines that belong together: ``text`` paragraphs, ``heading`` and ``row`` lines."""
     lines = _lines(text)
     blocks: list[tuple[int, int, str]] = []
     for i, (start, end) in enumerate(lines):
         line = text[start:end]
-        nxt_line = text[lines[i + 1][0]:lines[i + 1][1]] if i + 1 < len(lines) else ""
-        if _MD_HEADING.match(line) or _UNDERLINE.match(line) or _UNDERLINE.match(nxt_line):
+        nxt = text[lines[i + 1][0]:lines[i + 1][1]] if i + 1 < len(lines) else ""
+        if _MD_HEADING.match(line) or _UNDERLINE.match(line) or _UNDERLINE.match(nxt):
             blocks.append((start, end, "heading"))  # "# Title", or "Title" over "=====" / "-----"
             continue
-        if lines_are_blocks:
+        if line_blocks:
             short = len(line) <= _HEADING_CHARS and not _TERMINAL.search(line) and not _LIST_ITEM.match(line)
             blocks.append((start, end, "row" if _ROW.search(line) else "heading" if short else "text"))
             continue
         before = text[lines[i - 1][1]:start] if i else "\n\n"
         after = text[end:lines[i + 1][0]] if i + 1 < len(lines) else "\n\n"
         previous = text[lines[i - 1][0]:lines[i - 1][1]] if i else ""
-        nxt = text[lines[i + 1][0]:lines[i + 1][1]] if i + 1 < len(lines) else ""
         if _ROW.search(line):
             blocks.append((start, end, "row"))
         elif _is_heading(line, previous, before, after, nxt):
