@@ -35,8 +35,9 @@ test: setup-test browser
 
 lint: setup
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/python -m ruff check assistant ingest vectorstore ui tests benchmarks scripts
-	$(BIN)/python -m mypy assistant ingest vectorstore ui
+	$(BIN)/python -m ruff check values ingest vectorstore assistant ui vraagbaak tests benchmarks scripts
+	$(BIN)/python -m mypy values ingest vectorstore assistant ui vraagbaak
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR)

@@ -24,15 +24,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from assistant.errors import CalibrationError
 from assistant.evidence import Evidence
 from assistant.refusal import RefusalPolicy
 from assistant.sentences import lines_are_blocks, segment
 from assistant.terms import question_terms
-from ingest.passage import Passage
+from values.errors import CalibrationError
+from values.passage import Passage
 
 if TYPE_CHECKING:
-    from assistant.service import Assistant
+    from assistant.assistant import Assistant
 
 OFF_TOPIC = (
     "Wat is de hoofdstad van Mongolië?", "Hoe lang moet een ei koken voor een zachte dooier?",

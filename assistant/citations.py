@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.sentences import is_abbreviation
-from vectorstore.keyword import Tokenizer
+from values.text import Tokenizer
 
 MARKER = re.compile(r"\[(\d{1,2})\]")
 _MARKER_LIST = re.compile(r"\[(\d{1,2}(?:\s*[,;]\s*\d{1,2})+)\]")

@@ -12,7 +12,7 @@ from langchain_classic.embeddings import CacheBackedEmbeddings
 from langchain_classic.storage import LocalFileStore
 from langchain_core.embeddings import Embeddings
 
-from assistant.errors import ConfigError
+from values.errors import ConfigError
 
 _ST_PREFIX = "sentence-transformers:"
 

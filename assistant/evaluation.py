@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ConfigError
-from assistant.service import Assistant
+from assistant.assistant import Assistant
+from values.errors import ConfigError
 
 MAX_PASSAGE_CHARS = 2000
 MIN_OVERLAP = 200

@@ -17,9 +17,9 @@ from typing import Protocol
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant.citations import MARKER
-from assistant.errors import AnswerBackendError
 from assistant.llm import ChatModel
-from vectorstore.keyword import Tokenizer
+from values.errors import AnswerBackendError
+from values.text import Tokenizer
 
 History = Sequence[tuple[str, str]]
 """Earlier turns, oldest first: (question as asked, answer as shown)."""

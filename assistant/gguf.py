@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from assistant.errors import AnswerBackendError, ConfigError
+from values.errors import AnswerBackendError, ConfigError
 
 _READY_SECONDS = 120.0
 

@@ -18,9 +18,9 @@ import httpx
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from assistant.errors import AnswerBackendError, ConfigError
 from assistant.gguf import GGUFServer
 from assistant.settings import Settings
+from values.errors import AnswerBackendError, ConfigError
 
 OLLAMA_URL = "http://127.0.0.1:11434"
 NO_API_KEY = "not-needed"

@@ -14,7 +14,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from assistant.language import detect
-from ingest.passage import Passage
+from values.passage import Passage
 from vectorstore.index import PassageIndex
 
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from assistant.errors import QuestionError
 from ingest.loaders import DOC_TYPES
-from vectorstore.records import DocumentRecord
+from values.document import DocumentRecord
+from values.errors import QuestionError
 
 
 class ScopeError(QuestionError):

@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 from assistant.answer import Answer
-from assistant.app import build_assistant
-from assistant.service import Token
+from assistant.assistant import Token
 from assistant.settings import Settings
 from ingest.loaders import load
+from vraagbaak.compose import build_assistant
 
 ROOT = Path(__file__).resolve().parents[1]
 

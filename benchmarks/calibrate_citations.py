@@ -47,8 +47,8 @@ from pathlib import Path
 from assistant.citations import CitationChecker, sentences
 from ingest.chunking import Chunker, ChunkingConfig
 from ingest.loaders import load
-from ingest.passage import Passage
-from vectorstore.keyword import Tokenizer
+from values.passage import Passage
+from values.text import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLDS = [round(0.05 * i, 2) for i in range(4, 20)]

@@ -19,10 +19,10 @@ import dataclasses
 import json
 from pathlib import Path
 
-from assistant.app import build_assistant
 from assistant.evaluation import is_hit, read_questions
 from assistant.refusal import RefusalPolicy, policy_for
 from assistant.settings import Settings
+from vraagbaak.compose import build_assistant
 
 
 def observe(data_dir: Path, files: list[Path], embedder: str | None) -> list[dict]:  # type: ignore[type-arg]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from assistant.sentences import lines_are_blocks, segment
 from ingest.loaders import LoadedDocument, load
-from vectorstore.keyword import Tokenizer
+from values.text import Tokenizer
 
 FLAG = "⚠"
 

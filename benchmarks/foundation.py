@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from assistant.app import build_assistant
 from assistant.evaluation import read_questions
 from assistant.settings import Settings
+from vraagbaak.compose import build_assistant
 
 
 def main() -> None:

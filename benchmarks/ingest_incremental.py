@@ -27,11 +27,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.app import build_assistant  # noqa: E402
+from assistant.assistant import Assistant  # noqa: E402
 from assistant.embeddings import make_embedder  # noqa: E402
-from assistant.service import Assistant  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from ingest.pipeline import collect  # noqa: E402
+from vraagbaak.compose import build_assistant  # noqa: E402
 
 CACHE_BATCH = 256  # CacheBackedEmbeddings hands the embedder at most this many texts at once
 

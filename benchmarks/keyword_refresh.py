@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from vectorstore import keyword
+from vectorstore.catalog import Catalog
 from vectorstore.keyword import KeywordIndex
-from vectorstore.records import Catalog
 
 
 def main() -> None:

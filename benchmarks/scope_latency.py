@@ -15,10 +15,10 @@ import statistics
 import time
 from pathlib import Path
 
-from assistant.app import build_assistant
 from assistant.evaluation import read_questions
 from assistant.scope import Scope, years_and_types
 from assistant.settings import Settings
+from vraagbaak.compose import build_assistant
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -21,10 +21,10 @@ from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from assistant.app import build_assistant
 from assistant.embeddings import SentenceTransformerEmbeddings
 from assistant.evaluation import Scores, evaluate, read_questions
 from assistant.settings import Settings
+from vraagbaak.compose import build_assistant
 
 
 def build_tutorial_index(corpus: Path, work: Path) -> Chroma:

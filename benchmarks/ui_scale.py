@@ -18,10 +18,10 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from assistant.app import build_assistant
 from assistant.settings import Settings
 from ui.app import launch
-from vectorstore.records import DocumentRecord
+from values.document import DocumentRecord
+from vraagbaak.compose import build_assistant
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]

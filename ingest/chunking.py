@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from ingest.loaders import LoadedDocument
-from ingest.passage import Passage
 from ingest.structure import QAStructure, find_qa
+from values.passage import Passage
 
 _SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " "]
 _CONTEXT_QUESTION_CHARS = 700

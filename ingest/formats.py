@@ -35,8 +35,8 @@ from lxml.etree import XMLSyntaxError
 from pypdf import PdfReader
 from pypdf.errors import DeprecationError, PyPdfError
 
-from assistant.errors import IngestError
 from ingest.metadata import declared_date
+from values.errors import IngestError
 
 RawHeading = tuple[int, int, int, str]
 

@@ -19,13 +19,13 @@ text gets no headings here: structure detection happens later in the pipeline.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import IngestError
 from ingest import formats
 from ingest.metadata import text_date
+from values.document import page_at
+from values.errors import IngestError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".pdf", ".docx", ".html", ".htm")
 _DOC_TYPES = {
@@ -60,16 +60,8 @@ class LoadedDocument:
     date: str | None = None  # ISO date, month or year the document states; None when it states none
 
     def page_at(self, offset: int) -> int | None:
-        r"""1-based page holding ``offset``, or None for documents without pages.
-
-        An offset in the ``"\n\n"`` between two pages belongs to the earlier page; an offset past
-        the end belongs to the last page. A negative offset is a caller bug and raises ValueError.
-        """
-        if offset < 0:
-            raise ValueError(f"offset must be >= 0, got {offset}")
-        if not self.page_starts:
-            return None
-        return bisect_right(self.page_starts, offset)
+        """1-based page holding ``offset``, or None for documents without pages (``values.document.page_at``)."""
+        return page_at(self.page_starts, offset)
 
 
 DOC_TYPES = tuple(dict.fromkeys(_DOC_TYPES.values()))  # the document types a scope can name

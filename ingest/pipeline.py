@@ -10,49 +10,24 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from assistant.errors import IngestError
 from ingest.chunking import Chunker
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, load
 from ingest.metadata import RULES_VERSION
-from ingest.passage import Passage
+from values.document import DocumentRecord
+from values.errors import IngestError
+from values.passage import Passage
+from values.report import IngestReport, Progress
+from vectorstore.catalog import Catalog, StoredPassage
 from vectorstore.index import PassageIndex
-from vectorstore.records import Catalog, DocumentRecord, StoredPassage
 
-Progress = Callable[[int, int, str], None]
 _BATCH_PASSAGES = 256
 _IGNORED_PREFIXES = (".", "~$", ".~lock")
 _IGNORED_SUFFIXES = (".tmp", ".swp", ".swx", ".part", ".crdownload", "~")
 _QA_KEYWORD_ONLY = frozenset({"question", "header"})
-
-
-@dataclass
-class IngestReport:
-    """What one run did; ``failed`` lists ``{source, reason}``."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    renamed: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
-    passages: int = 0
-    embedded: int = 0
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, object]:
-        """The ``ingest --json`` object."""
-        return asdict(self)
-
-    def plus(self, other: IngestReport) -> IngestReport:
-        """Two runs as one report (the passage count is the later run's)."""
-        return IngestReport(
-            self.added + other.added, self.updated + other.updated, self.unchanged + other.unchanged,
-            self.removed + other.removed, self.renamed + other.renamed, [*self.failed, *other.failed],
-            other.passages, self.embedded + other.embedded, round(self.seconds + other.seconds, 3))
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from assistant.errors import IngestError, VraagbaakError
-from ingest.pipeline import Ingestor, IngestReport, is_candidate
+from ingest.pipeline import Ingestor, is_candidate
+from values.errors import IngestError, VraagbaakError
+from values.report import IngestReport
 
 DEFAULT_DEBOUNCE = 1.0
 _MAX_DELAY = 5.0  # a file rewritten without pause is still picked up within seconds

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
-from assistant.app import build_assistant
 from assistant.settings import Settings
 from ui.app import launch
+from vraagbaak.compose import build_assistant
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "screenshots"

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-import assistant.app
-from assistant.app import build_assistant
-from assistant.service import Assistant
+import vraagbaak.compose
+from assistant.assistant import Assistant
 from assistant.settings import Settings
+from vraagbaak.compose import build_assistant
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -62,7 +62,7 @@ def embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _one_model_per_name() -> Iterator[None]:
     """Load each real model once per test run instead of once per assistant."""
     mp = pytest.MonkeyPatch()
-    mp.setattr(assistant.app, "make_embedder", functools.lru_cache(maxsize=4)(assistant.app.make_embedder))
+    mp.setattr(vraagbaak.compose, "make_embedder", functools.lru_cache(maxsize=4)(vraagbaak.compose.make_embedder))
     yield
     mp.undo()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from assistant.errors import AnswerBackendError
 from assistant.evidence import Evidence
 from assistant.retrieval import Hit
+from values.errors import AnswerBackendError
 
 
 class ScriptedAnswerer:

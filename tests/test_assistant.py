@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import EmbedderMismatchError, QuestionError, StoreError
-from assistant.service import Assistant
+from assistant.assistant import Assistant
 from tests.conftest import SEED, SEED_QUESTION
+from values.errors import EmbedderMismatchError, QuestionError, StoreError
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.service import Assistant
+from assistant.assistant import Assistant
 from tests.conftest import SEED_QUESTION
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ def test_assistant_over_a_chroma_server(make_assistant: Callable[..., Assistant]
 
 
 def test_unreachable_server_is_a_clear_error(make_assistant: Callable[..., Assistant]) -> None:
-    from assistant.errors import StoreError
+    from values.errors import StoreError
 
     with pytest.raises(StoreError, match="Chroma server"):
         make_assistant(chroma_host="127.0.0.1", chroma_port=_free_port())

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.assistant import Assistant, Token
 from assistant.citations import (
     UNSUPPORTED,
     CitationChecker,
@@ -15,10 +16,9 @@ from assistant.citations import (
     normalise_markers,
     render,
 )
-from assistant.service import Assistant, Token
 from tests.conftest import ANSWER_ALL, SEED_QUESTION
 from tests.fakes import ScriptedAnswerer
-from vectorstore.keyword import Tokenizer
+from values.text import Tokenizer
 
 # MiniLM's similarities sit below the refusal thresholds calibrated for e5: answer everything here
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from assistant.cli import app
 from tests.conftest import SEED, SEED_QUESTION
+from vraagbaak.cli import app
 
 pytestmark = pytest.mark.slow
 ASK_KEYS = {"question", "answer", "answered", "citations", "retrieved"}

@@ -20,14 +20,15 @@ from typing import Any
 import pytest
 
 import vectorstore.keyword
-from assistant.service import Assistant
+from assistant.assistant import Assistant
 from ingest.chunking import Chunker, ChunkingConfig
 from ingest.loaders import load
 from tests.conftest import SAMPLES, SEED, SEED_QUESTION, SMALL_SET
 from tests.test_crash import CHILD
 from tests.test_incremental import index_state
+from values.document import DocumentRecord
+from vectorstore.catalog import Catalog, StoredPassage
 from vectorstore.keyword import KeywordIndex
-from vectorstore.records import Catalog, DocumentRecord, StoredPassage
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,7 @@ QUESTIONS = [SEED_QUESTION, NEW_QUESTION, "Hoeveel voertuigen heeft de politie?"
 READER = r'''
 import json, sys
 from pathlib import Path
-from assistant.app import build_assistant
+from vraagbaak.compose import build_assistant
 from assistant.settings import Settings
 
 questions, stop = json.loads(sys.argv[1]), Path(sys.argv[2])

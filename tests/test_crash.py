@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.service import Assistant
+from assistant.assistant import Assistant
 from tests.conftest import SEED, SEED_QUESTION
 from tests.test_incremental import finds_seed_answer, index_state
 
@@ -36,7 +36,7 @@ import ingest.pipeline
 import vectorstore.keyword
 from vectorstore.chroma import DenseStore
 from vectorstore.index import PassageIndex
-from vectorstore.records import Catalog
+from vectorstore.catalog import Catalog
 
 ingest.pipeline._BATCH_PASSAGES = 8
 point, nth = sys.argv[1], int(sys.argv[2])
@@ -81,7 +81,7 @@ elif point != "none":
     raise SystemExit(f"unknown kill point {point}")
 
 sys.argv = ["vraagbaak", "ingest", *sys.argv[3:]]
-from assistant.cli import main
+from vraagbaak.cli import main
 main()
 '''
 

@@ -6,8 +6,8 @@ import pytest
 
 from assistant.evidence import EvidenceReader
 from assistant.retrieval import Hit
-from ingest.passage import Passage
-from vectorstore.keyword import Tokenizer
+from values.passage import Passage
+from values.text import Tokenizer
 
 TEXT = ("Installatie\nDe standaardpoort van de server is 5432. De server draait als gebruiker postgres.\n"
         "Zie de handleiding van Debian.")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from assistant.assistant import Assistant
 from assistant.followup import LLMRewriter, RuleRewriter
 from assistant.llm import make_chat_model
-from assistant.service import Assistant
 from assistant.settings import Settings
 from tests.conftest import ANSWER_ALL, SEED_QUESTION
-from vectorstore.keyword import Tokenizer
+from values.text import Tokenizer
 
 # MiniLM's similarities sit below the refusal thresholds calibrated for e5: answer everything here
 

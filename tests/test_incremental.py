@@ -13,12 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 import vectorstore.keyword
-from assistant.cli import app
-from assistant.errors import EmbedderMismatchError, StoreError
-from assistant.service import Assistant
+from assistant.assistant import Assistant
 from ingest.loaders import load
 from tests.conftest import SEED, SEED_QUESTION
+from values.errors import EmbedderMismatchError, StoreError
 from vectorstore.keyword import KeywordIndex
+from vraagbaak.cli import app
 
 pytestmark = pytest.mark.slow
 

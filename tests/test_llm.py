@@ -19,19 +19,19 @@ from langchain_core.messages import HumanMessage
 from typer.testing import CliRunner
 
 from assistant.answer import Answer, LLMAnswerer
-from assistant.app import make_answerer
-from assistant.cli import app as cli
-from assistant.errors import AnswerBackendError, ConfigError
+from assistant.assistant import Assistant, Token
 from assistant.llm import ChatModel, make_chat_model
 from assistant.prompt import PromptBuilder, neutralise
 from assistant.retrieval import Hit
-from assistant.service import Assistant, Token
 from assistant.settings import Settings
-from ingest.passage import Passage
 from tests.conftest import ANSWER_ALL, SEED_QUESTION
 from ui.chat import Chat
 from ui.state import Prefs
-from vectorstore.keyword import Tokenizer
+from values.errors import AnswerBackendError, ConfigError
+from values.passage import Passage
+from values.text import Tokenizer
+from vraagbaak.cli import app as cli
+from vraagbaak.compose import make_answerer
 
 # MiniLM's similarities sit below the refusal thresholds calibrated for e5: answer everything here
 

@@ -12,8 +12,8 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfWriter
 
-from assistant.errors import IngestError
 from ingest.loaders import SUPPORTED_SUFFIXES, Heading, LoadedDocument, load
+from values.errors import IngestError
 
 
 def write(path: Path, data: bytes) -> Path:

@@ -13,12 +13,12 @@ import pytest
 from fpdf import FPDF
 
 import vectorstore.chroma
+from assistant.assistant import Assistant
 from assistant.scope import Scope, ScopeError, years_and_types
-from assistant.service import Assistant
 from ingest.loaders import load
 from ingest.metadata import declared_date, parse_date, text_date
 from tests.conftest import ANSWER_ALL, SEED, SEED_QUESTION, SMALL_SET
-from vectorstore.records import DocumentRecord
+from values.document import DocumentRecord
 
 # -- reading dates -------------------------------------------------------------------------------
 

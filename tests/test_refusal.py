@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from assistant.cli import app
+from assistant.assistant import Assistant
 from assistant.evidence import Evidence
 from assistant.refusal import UNCALIBRATED, RefusalPolicy, model_key
 from assistant.retrieval import Hit
-from assistant.service import Assistant
 from tests.conftest import SEED, SEED_QUESTION, SMALL_SET
+from vraagbaak.cli import app
 
 pytestmark = pytest.mark.slow
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from assistant.app import build_assistant
-from assistant.service import Assistant
+from assistant.assistant import Assistant
 from assistant.settings import Settings
 from tests.conftest import SEED, SEED_QUESTION, SMALL_SET
 from ui.app import launch
+from vraagbaak.compose import build_assistant
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

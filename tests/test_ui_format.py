@@ -12,7 +12,16 @@ from bs4 import BeautifulSoup
 from assistant.answer import Answer, Citation
 from assistant.retrieval import Hit
 from assistant.scope import Scope
-from ingest.passage import Passage
+from ui.document_table import (
+    UNDATED,
+    DocQuery,
+    documents_table_html,
+    folders,
+    outermost,
+    scope_choices,
+    select_documents,
+    year_choices,
+)
 from ui.format import (
     DocumentView,
     answer_meta,
@@ -29,18 +38,9 @@ from ui.format import (
     window,
 )
 from ui.i18n import TEXTS, pick_language, t
-from ui.listing import (
-    UNDATED,
-    DocQuery,
-    documents_table_html,
-    folders,
-    outermost,
-    scope_choices,
-    select_documents,
-    year_choices,
-)
 from ui.state import Prefs, Turn
-from vectorstore.records import DocumentRecord
+from values.document import DocumentRecord
+from values.passage import Passage
 
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=1">'

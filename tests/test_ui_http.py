@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from assistant.service import Assistant
+from assistant.assistant import Assistant
 from assistant.settings import Settings
 from tests.conftest import ANSWER_ALL, SEED, SEED_QUESTION
 from tests.fakes import DownAnswerer

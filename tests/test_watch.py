@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from assistant.cli import app
-from assistant.service import Assistant
+from assistant.assistant import Assistant
 from ingest.watch import FolderWatcher
 from tests.conftest import SEED
 from tests.test_incremental import finds_seed_answer
+from vraagbaak.cli import app
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +90,7 @@ def watch_process(folder: Path, tmp_path: Path, minilm: str, embedding_cache: Pa
     env = {**os.environ, "VRAAGBAAK_EMBEDDER": minilm, "VRAAGBAAK_EMBEDDING_CACHE_DIR": str(embedding_cache),
            "VRAAGBAAK_DATA_DIR": str(tmp_path / "index")}
     with (tmp_path / "watch.err").open("w") as errors:
-        proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "watch", str(folder), "--json"],
+        proc = subprocess.Popen([sys.executable, "-m", "vraagbaak.cli", "watch", str(folder), "--json"],
                                 env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
         try:
             yield proc, Lines(proc)

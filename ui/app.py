@@ -7,17 +7,17 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.assistant import Assistant
 from assistant.scope import years_and_types
-from assistant.service import Assistant
 from assistant.settings import Settings
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ui.assets import CHAT_JS, CLICK_JS, CSS, PANEL_JS
 from ui.chat import Chat
+from ui.document_table import SORT_KEYS, DocQuery, scope_choices, scope_year_choices, year_choices
 from ui.documents import Library
 from ui.files import file_route
 from ui.format import header_html
 from ui.i18n import LANGUAGES, pick_language, t
-from ui.listing import SORT_KEYS, DocQuery, scope_choices, scope_year_choices, year_choices
 from ui.state import Prefs
 
 THEME = gr.themes.Soft(

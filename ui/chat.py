@@ -9,13 +9,13 @@ from dataclasses import replace
 import gradio as gr
 
 from assistant.answer import Answer
-from assistant.errors import QuestionError, StoreError
+from assistant.assistant import Assistant, Token
 from assistant.scope import Scope
-from assistant.service import Assistant, Token
 from ui.format import conversation_html, panel_message
 from ui.i18n import t
 from ui.state import Prefs, Turn
 from ui.viewer import Target, clicked, render_panel
+from values.errors import QuestionError, StoreError
 
 
 def history(turns: Sequence[Turn]) -> list[tuple[str, str]]:

@@ -10,13 +10,9 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.errors import VraagbaakError
+from assistant.assistant import Assistant
 from assistant.scope import years_and_types
-from assistant.service import Assistant
-from ingest.pipeline import IngestReport, Progress
-from ui.format import header_html, report_html
-from ui.i18n import t
-from ui.listing import (
+from ui.document_table import (
     SORT_KEYS,
     DocQuery,
     documents_table_html,
@@ -26,9 +22,13 @@ from ui.listing import (
     select_documents,
     year_choices,
 )
+from ui.format import header_html, report_html
+from ui.i18n import t
 from ui.state import Prefs
 from ui.viewer import clicked, render_panel
-from vectorstore.records import Catalog
+from values.errors import VraagbaakError
+from values.report import IngestReport, Progress
+from vectorstore.catalog import Catalog
 
 
 class Library:

@@ -14,7 +14,7 @@ from fastapi import HTTPException
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
 
-from vectorstore.records import Catalog
+from vectorstore.catalog import Catalog
 
 ROUTE = "/vraagbaak/file"
 _MEDIA_TYPES = {

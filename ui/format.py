@@ -18,9 +18,9 @@ from urllib.parse import quote
 from assistant.answer import Answer
 from assistant.citations import MARKER, UNSUPPORTED
 from assistant.retrieval import Hit
-from ingest.passage import Passage
 from ui.i18n import t
 from ui.state import Prefs, Turn
+from values.passage import Passage
 
 FILE_ROUTE = "vraagbaak/file"
 MARK_ID = "vb-hit"

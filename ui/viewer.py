@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import IngestError
 from ingest.loaders import load
-from ingest.passage import Passage
 from ui.format import DocumentView, panel_html, panel_message
 from ui.i18n import t
-from vectorstore.records import Catalog
+from values.errors import IngestError
+from values.passage import Passage
+from vectorstore.catalog import Catalog
 
 Target = tuple[str, object, object, object]
 """(source, start, end, quotes): what a click opens; quotes is "a-b,c-d", the sentences the answer took."""

@@ -10,7 +10,7 @@ from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
-from assistant.errors import EmbedderMismatchError, StoreError
+from values.errors import EmbedderMismatchError, StoreError
 
 _FILTER_SOURCES = 500  # a scope wider than this searches everything first, then filters
 _OVERFETCH = 4

@@ -18,10 +18,10 @@ from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.errors import InternalError, NotFoundError
 from langchain_core.embeddings import Embeddings
 
-from assistant.errors import EmbedderMismatchError, StoreError
+from values.errors import EmbedderMismatchError, StoreError
+from vectorstore.catalog import Catalog
 from vectorstore.chroma import ChromaConfig, DenseHit, DenseStore, open_client
 from vectorstore.keyword import KeywordIndex
-from vectorstore.records import Catalog
 
 
 @dataclass(frozen=True)

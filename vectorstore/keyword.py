@@ -17,16 +17,15 @@ import re
 import tempfile
 import threading
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import bm25s
 import numpy as np
-import Stemmer
 from bm25s.stopwords import STOPWORDS_DUTCH, STOPWORDS_EN
 
-from vectorstore.records import Catalog
+from values.text import Tokenizer
+from vectorstore.catalog import Catalog
 
 _WORD = re.compile(r"\w\w+")
 _STOP = frozenset(STOPWORDS_DUTCH) | frozenset(STOPWORDS_EN)
@@ -40,25 +39,6 @@ def _build(tokens: list[list[str]]) -> bm25s.BM25 | None:
     bm25 = bm25s.BM25()
     bm25.index(tokens, show_progress=False)
     return bm25
-
-
-def fold(text: str) -> str:
-    """Lower-case and strip accents: 'België' and 'Belgie' become the same word."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-class Tokenizer:
-    """Folded, stopword-free, Dutch-stemmed tokens."""
-
-    def __init__(self, language: str = "dutch") -> None:
-        self._stemmer = Stemmer.Stemmer(language)
-        self._stemmer.maxCacheSize = 200_000
-
-    def __call__(self, text: str) -> list[str]:
-        """Tokens of one text."""
-        words = [w for w in _WORD.findall(fold(text)) if w not in _STOP]
-        return self._stemmer.stemWords(words)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.passage import Passage
+from values.document import DocumentRecord
+from values.passage import Passage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,27 +35,6 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL NOT NULL, seconds REAL NOT NULL,
     report TEXT NOT NULL, settings TEXT NOT NULL);
 """
-
-
-@dataclass(frozen=True)
-class DocumentRecord:
-    """One indexed document as the catalog knows it."""
-
-    source: str
-    content_hash: str
-    title: str
-    doc_type: str
-    encoding: str | None
-    size: int
-    mtime: float
-    passages: int
-    ingested_at: float
-    date: str | None = None  # ISO date, month or year the document states (ingest.metadata)
-
-    @property
-    def year(self) -> int | None:
-        """The year the document states, or None."""
-        return int(self.date[:4]) if self.date else None
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,18 @@ from pathlib import Path
 
 from assistant.answer import Answer, Answerer, Citation, quoted_spans
 from assistant.citations import CitationChecker, cited_markers, render
-from assistant.errors import AnswerBackendError, QuestionError, StoreError
 from assistant.evidence import Evidence, EvidenceReader
 from assistant.followup import Rewriter, RuleRewriter
 from assistant.language import detect
 from assistant.refusal import Decision, RefusalPolicy, policy_for
 from assistant.retrieval import HybridRetriever
 from assistant.scope import Scope
-from ingest.pipeline import Ingestor, IngestReport, Progress
+from ingest.loaders import SUPPORTED_SUFFIXES, load
+from ingest.pipeline import Ingestor
+from values.document import DocumentRecord, OpenedDocument
+from values.errors import AnswerBackendError, QuestionError, StoreError
+from values.report import IngestReport, Progress
 from vectorstore.index import PassageIndex
-from vectorstore.records import DocumentRecord
 
 REFUSAL = {
     "nl": ("De documenten bevatten geen antwoord op deze vraag. "
@@ -46,7 +48,7 @@ class Token:
 
 
 class Assistant:
-    """What the CLI and the chat page call; built by ``assistant.app.build_assistant``."""
+    """What the CLI and the chat page call; built by ``vraagbaak.compose.build_assistant``."""
 
     def __init__(self, index: PassageIndex, retriever: HybridRetriever, answerer: Answerer,
                  checker: CitationChecker, ingestor: Ingestor, *, reader: EvidenceReader,
@@ -73,6 +75,40 @@ class Assistant:
                 version, documents = self.index.catalog.version, self.index.catalog.documents()
             self._documents = (version, documents)  # one assignment: threads see old or new, whole
         return documents
+
+    def document_count(self) -> int:
+        """How many documents are indexed."""
+        return self.index.catalog.document_count()
+
+    def passage_count(self) -> int:
+        """How many passages are indexed."""
+        return self.index.catalog.passage_count()
+
+    def folders(self) -> dict[str, list[str]]:
+        """The folders the index was built from, each with the exclude patterns it was given."""
+        return self.index.catalog.folders()
+
+    def open_document(self, source: str) -> OpenedDocument:
+        """An indexed document's text (loaded as ingest loaded it) and its passages.
+
+        LookupError when ``source`` is not indexed; IngestError when its file cannot be read now.
+        """
+        record = self.documents().get(source)
+        if record is None:
+            raise LookupError(source)
+        loaded = load(Path(source))
+        passages = tuple(row.passage for row in self.index.catalog.passages_of(source))
+        return OpenedDocument(record, loaded.text, passages, loaded.page_starts)
+
+    @property
+    def file_types(self) -> tuple[str, ...]:
+        """The file suffixes ingest reads (".txt", ".pdf", …)."""
+        return tuple(SUPPORTED_SUFFIXES)
+
+    @property
+    def backend(self) -> str:
+        """The answer backend's name ("extractive", "openai", …)."""
+        return self.answerer.name
 
     def refusal_policy(self) -> RefusalPolicy:
         """The refusal thresholds in force: settings over the index's calibration over the built-in one."""

@@ -10,7 +10,7 @@ from pathlib import PurePath
 
 from ui.format import click_target, esc
 from ui.i18n import t
-from vectorstore.records import DocumentRecord
+from values.document import DocumentRecord
 
 SCOPE_CHOICES = 1000  # beyond this many documents the picker lists folders; documents come from the table
 UNDATED = "-"  # the year filter's value for documents that state no date

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from assistant.answer import Answerer, ExtractiveAnswerer, LLMAnswerer
+from assistant.assistant import Assistant
 from assistant.citations import CitationChecker
 from assistant.embeddings import cached, embedder_dimension, make_embedder
 from assistant.evidence import EvidenceReader
@@ -10,13 +11,12 @@ from assistant.followup import LLMRewriter, Rewriter, RuleRewriter
 from assistant.llm import make_chat_model
 from assistant.prompt import PromptBuilder, context_chars
 from assistant.retrieval import FusionWeights, HybridRetriever
-from assistant.service import Assistant
 from assistant.settings import Settings
 from ingest.chunking import Chunker, ChunkingConfig
 from ingest.pipeline import Ingestor
+from values.text import Tokenizer
 from vectorstore.chroma import ChromaConfig
 from vectorstore.index import IndexSettings, PassageIndex
-from vectorstore.keyword import Tokenizer
 
 
 def make_answerer(settings: Settings, tokenizer: Tokenizer) -> Answerer:

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from assistant.errors import VraagbaakError
 from assistant.settings import Settings
+from values.errors import VraagbaakError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Ask questions over your documents, with cited sources.")
@@ -38,7 +38,7 @@ def settings_from(data_dir: Path | None, **overrides: Any) -> Settings:
 
 def build(settings: Settings) -> Any:
     """The assistant for these settings (imported late: the CLI starts fast)."""
-    from assistant.app import build_assistant
+    from vraagbaak.compose import build_assistant
 
     return build_assistant(settings)
 
@@ -123,8 +123,8 @@ def ask(
 ) -> None:
     """Answer a question from the indexed documents, with numbered citations."""
     from assistant.answer import Answer
+    from assistant.assistant import Token
     from assistant.scope import Scope
-    from assistant.service import Token
 
     settings = settings_from(data_dir)
     try:
@@ -284,8 +284,8 @@ def watch(
 
 def start_watcher(assistant: Any, folder: Path, *, as_json: bool, debounce: float) -> Any:
     """A started FolderWatcher on ``folder`` that prints a line (or JSON) per ingest run."""
-    from ingest.pipeline import IngestReport
     from ingest.watch import FolderWatcher
+    from values.report import IngestReport
 
     def report(run: IngestReport) -> None:
         if as_json:

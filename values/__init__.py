@@ -1,0 +1,1 @@
+"""Values and errors every layer shares: the bottom of the house."""

@@ -1,0 +1,31 @@
+"""Text helpers every layer shares: the folded, stemmed tokens of keyword search and word matching."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_DUTCH, STOPWORDS_EN
+
+_WORD = re.compile(r"\w\w+")
+_STOP = frozenset(STOPWORDS_DUTCH) | frozenset(STOPWORDS_EN)
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents: 'België' and 'Belgie' become the same word."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+class Tokenizer:
+    """Folded, stopword-free, Dutch-stemmed tokens."""
+
+    def __init__(self, language: str = "dutch") -> None:
+        self._stemmer = Stemmer.Stemmer(language)
+        self._stemmer.maxCacheSize = 200_000
+
+    def __call__(self, text: str) -> list[str]:
+        """Tokens of one text."""
+        words = [w for w in _WORD.findall(fold(text)) if w not in _STOP]
+        return self._stemmer.stemWords(words)  # type: ignore[no-any-return]
