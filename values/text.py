@@ -29,3 +29,16 @@ class Tokenizer:
         """Tokens of one text."""
         words = [w for w in _WORD.findall(fold(text)) if w not in _STOP]
         return self._stemmer.stemWords(words)  # type: ignore[no-any-return]
+
+
+def squash(text: str) -> str:
+    """Whitespace runs → one space (titles, contexts, labels; passage text is never altered)."""
+    return " ".join(text.split())
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` squashed, and cut at the last word boundary before ``limit`` with " …" when longer."""
+    text = squash(text)
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " …"
