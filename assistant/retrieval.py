@@ -43,7 +43,7 @@ class Hit:
         """The ``retrieved`` entry of the JSON contract."""
         p = self.passage
         return {"source": p.source, "start": p.start, "end": p.end, "page": p.page,
-                "section": _section(p), "score": round(self.score, 6), "text": p.text}
+                "section": p.place, "score": round(self.score, 6), "text": p.text}
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,6 @@ class Retrieval:
     version: int = 0
     cross_language: bool = False  # the question is in another language than the top passages
     vector: tuple[float, ...] = ()  # the question's embedding, reused to score sentences
-
-
-def _section(p: Passage) -> str | None:
-    if p.item and p.section:
-        return f"{p.section} {p.item}"
-    return p.section or p.item
 
 
 class HybridRetriever(BaseRetriever):

@@ -34,6 +34,13 @@ class Passage:
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
     @property
+    def place(self) -> str | None:
+        """The part and item as one label ("ANTWOORD 2", "Installatie", "3"), or None: the JSON ``section``."""
+        if self.item and self.section:
+            return f"{self.section} {self.item}"
+        return self.section or self.item
+
+    @property
     def embed_text(self) -> str:
         """What the embedder and the keyword index see: context first, then the passage."""
         return f"{self.context}\n{self.text}" if self.context else self.text
