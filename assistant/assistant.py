@@ -20,7 +20,8 @@ from assistant.scope import Scope
 from ingest.loaders import SUPPORTED_SUFFIXES, load
 from ingest.pipeline import Ingestor
 from values.document import DocumentRecord, OpenedDocument
-from values.errors import AnswerBackendError, QuestionError, StoreError
+from values.errors import AnswerBackendError, QuestionError
+from values.passage import Passage
 from values.report import IngestReport, Progress
 from vectorstore.index import PassageIndex
 
@@ -70,23 +71,23 @@ class Assistant:
     def documents(self) -> dict[str, DocumentRecord]:
         """The indexed documents, read again only after a commit (scoping asks on every question)."""
         version, documents = self._documents
-        if version != self.index.catalog.version:
-            with self.index.catalog.snapshot():
-                version, documents = self.index.catalog.version, self.index.catalog.documents()
+        if version != self.index.version:
+            with self.index.snapshot():
+                version, documents = self.index.version, self.index.documents()
             self._documents = (version, documents)  # one assignment: threads see old or new, whole
         return documents
 
     def document_count(self) -> int:
         """How many documents are indexed."""
-        return self.index.catalog.document_count()
+        return self.index.document_count()
 
     def passage_count(self) -> int:
         """How many passages are indexed."""
-        return self.index.catalog.passage_count()
+        return self.index.passage_count()
 
     def folders(self) -> dict[str, list[str]]:
         """The folders the index was built from, each with the exclude patterns it was given."""
-        return self.index.catalog.folders()
+        return self.index.folders()
 
     def open_document(self, source: str) -> OpenedDocument:
         """An indexed document's text (loaded as ingest loaded it) and its passages.
@@ -97,8 +98,11 @@ class Assistant:
         if record is None:
             raise LookupError(source)
         loaded = load(Path(source))
-        passages = tuple(row.passage for row in self.index.catalog.passages_of(source))
-        return OpenedDocument(record, loaded.text, passages, loaded.page_starts)
+        return OpenedDocument(record, loaded.text, tuple(self.passages(source)), loaded.page_starts)
+
+    def passages(self, source: str) -> list[Passage]:
+        """One indexed document's passages in order (empty when it is not indexed)."""
+        return [row.passage for row in self.index.passages_of(source)]
 
     @property
     def file_types(self) -> tuple[str, ...]:
@@ -112,7 +116,7 @@ class Assistant:
 
     def refusal_policy(self) -> RefusalPolicy:
         """The refusal thresholds in force: settings over the index's calibration over the built-in one."""
-        stored = self.index.catalog.get_meta(CALIBRATION_KEY) or ""  # another process may calibrate
+        stored = self.index.get_meta(CALIBRATION_KEY) or ""  # another process may calibrate
         if self._policy is None or self._policy[0] != stored:
             data = json.loads(stored) if stored else None
             if data and data.get("embedder") != self.index.settings.embedder:
@@ -124,19 +128,19 @@ class Assistant:
 
     def store_calibration(self, policy: RefusalPolicy, report: dict[str, object]) -> None:
         """Keep ``policy`` in the index as the calibration of its embedder (``vraagbaak calibrate``)."""
-        with self.index.writer_lock():
-            self.index.catalog.set_meta(CALIBRATION_KEY, json.dumps(
+        with self.index.writing():
+            self.index.set_meta(CALIBRATION_KEY, json.dumps(
                 {"embedder": self.index.settings.embedder, "policy": policy.to_json(), "report": report}))
 
     def calibration(self) -> dict[str, object] | None:
         """The stored calibration report of the index, if ``vraagbaak calibrate`` ran."""
-        stored = self.index.catalog.get_meta(CALIBRATION_KEY)
+        stored = self.index.get_meta(CALIBRATION_KEY)
         return json.loads(stored) if stored else None
 
     def warm_up(self) -> None:
         """Load the embedding model and the keyword index now rather than on the first question."""
-        self.index.dense.embedder.embed_query("warm-up")
-        self.index.keyword.refresh()
+        self.retriever.embedder.embed_query("warm-up")
+        self.index.warm_up()
 
     def validate(self, question: str) -> str:
         """The question stripped, or QuestionError when it is empty or too long."""
@@ -168,9 +172,6 @@ class Assistant:
         """
         started = time.perf_counter()
         question = self.validate(question)
-        if self.index.catalog.document_count() == 0:
-            raise StoreError(
-                f"the index in {self.index.data_dir} is empty: add documents with `vraagbaak ingest PATH`")
         self.index.check_readable()
         sources = scope.select(self.documents()) if scope else None
         query = self.rewriter.rewrite(question, history) if history else question
@@ -232,13 +233,13 @@ class Assistant:
 
     def status(self) -> dict[str, object]:
         """What is indexed: the ``status --json`` object."""
-        catalog = self.index.catalog
+        index = self.index
         records = self.documents().values()
-        return {"documents": catalog.document_count(), "passages": catalog.passage_count(),
-                "embedder": self.index.settings.embedder, "data_dir": str(self.index.data_dir.resolve()),
-                "index_version": catalog.version, "folders": catalog.folders(),
+        return {"documents": index.document_count(), "passages": index.passage_count(),
+                "embedder": index.settings.embedder, "data_dir": index.location,
+                "index_version": index.version, "folders": index.folders(),
                 "types": dict(sorted(Counter(r.doc_type for r in records).items())),
                 "years": {str(y): n for y, n in sorted(Counter(r.year for r in records if r.year).items())},
-                "undated": sum(r.year is None for r in records), "runs": catalog.last_runs(5),
+                "undated": sum(r.year is None for r in records), "runs": index.last_runs(5),
                 "refusal": self.refusal_policy().to_json(),
                 "calibration": (self.calibration() or {}).get("report")}

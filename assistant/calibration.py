@@ -163,13 +163,12 @@ def calibrate(assistant: Assistant, *, documents: int = 40, count: int = 60, see
     """Fit the thresholds of the index's embedder on probes from its own documents; keep them if ``store``."""
     import time
 
-    catalog = assistant.index.catalog
     sources = sorted(assistant.documents())
     if len(sources) < 2:
         raise CalibrationError(f"calibration needs at least 2 indexed documents; the index holds {len(sources)}")
     rng = random.Random(seed)
     chosen = rng.sample(sources, min(documents, len(sources)))
-    passages = [r.passage for s in chosen for r in catalog.passages_of(s)]
+    passages = [p for s in chosen for p in assistant.passages(s)]
     probes = make_probes(passages, assistant.checker.tokenize, count, seed)
     observations = observe(assistant, probes)
     before = assistant.refusal_policy()

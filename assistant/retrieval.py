@@ -8,10 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from langchain_core.embeddings import Embeddings
 
 from assistant.language import detect
 from values.passage import Passage
@@ -57,28 +54,27 @@ class Retrieval:
     vector: tuple[float, ...] = ()  # the question's embedding, reused to score sentences
 
 
-class HybridRetriever(BaseRetriever):
-    """Dense + BM25 over one ``PassageIndex``; a LangChain retriever returning passage Documents."""
+class HybridRetriever:
+    """Dense + BM25 over one ``PassageIndex``, fused by weighted reciprocal rank."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    index: PassageIndex
-    weights: FusionWeights = FusionWeights()
-    k: int = 5
+    def __init__(self, index: PassageIndex, embedder: Embeddings, weights: FusionWeights, k: int) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.weights = weights
+        self.k = k
 
     def retrieve(self, query: str, k: int | None = None,
                  sources: Sequence[str] | None = None) -> Retrieval:
         """The ``k`` best passages for ``query``, optionally only from ``sources``."""
         k = k or self.k
         n = max(self.weights.candidates, k * 4)
-        scope = list(sources) if sources else None
-        vector = self.index.dense.embedder.embed_query(query)
-        dense = self.index.dense.search(vector, n, scope)
-        keyword = self.index.keyword.search(query, n, scope)
+        vector = self.embedder.embed_query(query)
+        dense = self.index.search_dense(vector, n, sources)
+        keyword = self.index.search_keyword(query, n, sources)
         # BM25 ranks on the words it knows; when it knows few of the question's (another
         # language than the documents), its ranking is noise and its weight shrinks with it
         w = self.weights
-        known = self.index.keyword.known_share(query)
+        known = self.index.known_share(query)
         keyword_weight = w.keyword * known**w.known_power
         fused: dict[str, float] = {}
         dense_score = {h.passage_id: h.similarity for h in dense}
@@ -88,12 +84,8 @@ class HybridRetriever(BaseRetriever):
         for rank, khit in enumerate(keyword):
             fused[khit.passage_id] = fused.get(khit.passage_id, 0.0) + keyword_weight / (w.rrf_k + rank + 1)
         ranked = sorted(fused, key=lambda pid: (-fused[pid], pid))
-        catalog = self.index.catalog
-        with catalog.snapshot():  # every hit from one committed state: no half-replaced document
-            version = catalog.version
-            rows = catalog.passages_by_id(ranked)
-            redirects = {r.answer_id for r in rows.values() if r.answer_id and r.answer_id not in rows}
-            rows.update(catalog.passages_by_id(redirects))
+        resolved = self.index.resolve(ranked)  # every hit from one committed state: no half-replaced document
+        rows = resolved.rows
         hits: list[Hit] = []
         seen: set[str] = set()
         for pid in ranked:
@@ -112,18 +104,4 @@ class HybridRetriever(BaseRetriever):
                 break
         top = [h.passage.embed_text for h in hits[:3]]
         cross = bool(top) and detect(query) != detect("\n".join(top))
-        return Retrieval(hits, max(dense_score.values(), default=0.0), version, cross, tuple(vector))
-
-    def _get_relevant_documents(self, query: str, *,
-                                run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [to_document(h) for h in self.retrieve(query).hits]
-
-
-def to_document(hit: Hit) -> Document:
-    """A hit as a LangChain Document; metadata carries the passage's place and scores."""
-    p = hit.passage
-    meta = {"source": p.source, "start": p.start, "end": p.end, "page": p.page, "section": p.section,
-            "item": p.item, "kind": p.kind, "title": p.title, "passage_id": hit.passage_id,
-            "score": hit.score, "dense": hit.dense, "keyword": hit.keyword}
-    return Document(page_content=p.text, metadata=meta, id=hit.passage_id)
-
+        return Retrieval(hits, max(dense_score.values(), default=0.0), resolved.version, cross, tuple(vector))

@@ -55,9 +55,8 @@ def copy_corpus(corpus: Path, pattern: str, limit: int | None, into: Path) -> li
 
 def dense_texts(a: Assistant, sources: list[str] | None = None) -> list[str]:
     """What the ingest sent to the embedder: the embed text of every dense passage."""
-    catalog = a.index.catalog
-    wanted = sources if sources is not None else sorted(catalog.documents())
-    return [row.passage.embed_text for s in wanted for row in catalog.passages_of(s) if row.dense]
+    wanted = sources if sources is not None else sorted(a.documents())
+    return [row.passage.embed_text for s in wanted for row in a.index.passages_of(s) if row.dense]
 
 
 def raw_embed_seconds(settings: Settings, texts: list[str]) -> float:
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"{len(files)} documents copied to {folder}; embedder {settings.embedder}")
 
         a = build_assistant(settings)
-        a.index.dense.embedder.embed_query("warm-up")
+        a.retriever.embedder.embed_query("warm-up")
         full = a.ingest([folder])
         texts = dense_texts(a)
         assert len(texts) == full.embedded, (len(texts), full.embedded)
@@ -105,7 +104,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"no-op re-ingest {noop.seconds:.2f} s")
 
         step = max(1, len(files) // args.changed)
-        changed = [f for f in files[::step] if str(f) in again.index.catalog.documents()][:args.changed]
+        changed = [f for f in files[::step] if str(f) in again.index.documents()][:args.changed]
         change(changed)
         redo = again.ingest([folder])
         assert redo.updated == len(changed), redo

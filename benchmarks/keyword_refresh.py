@@ -18,9 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from values.text import Tokenizer
 from vectorstore import keyword
-from vectorstore.catalog import Catalog
 from vectorstore.keyword import KeywordIndex
+from vectorstore.sqlite_catalog import SqliteCatalog
 
 
 def main() -> None:
@@ -31,8 +32,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         shutil.copy(args.data_dir / "catalog.sqlite3", work / "catalog.sqlite3")
-        catalog = Catalog(work / "catalog.sqlite3")
-        KeywordIndex(work / "keyword", catalog).refresh()  # in step with this catalog, BM25 saved
+        catalog = SqliteCatalog(work / "catalog.sqlite3")
+        KeywordIndex(work / "keyword", catalog, Tokenizer()).refresh()  # in step with this catalog, BM25 saved
         saved_file = work / "keyword" / "keyword.pkl"
         with_bm25 = saved_file.read_bytes()
         saved = pickle.loads(with_bm25)
@@ -41,7 +42,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, data in (("saved BM25 (now)", with_bm25), ("tokens only (before)", tokens_only)):
                 saved_file.write_bytes(data)
-                reader = KeywordIndex(work / "keyword", catalog)
+                reader = KeywordIndex(work / "keyword", catalog, Tokenizer())
                 started = time.perf_counter()
                 reader.refresh()
                 timings[name].append(time.perf_counter() - started)

@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=300, help="documents in the document-list scope")
     args = parser.parse_args()
     assistant = build_assistant(Settings())
-    documents = assistant.index.catalog.documents()
+    documents = assistant.index.documents()
     years, types = years_and_types(documents.values())
     sources = sorted(documents)
     scopes: dict[str, Scope | None] = {"unscoped": None}

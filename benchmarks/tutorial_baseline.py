@@ -34,7 +34,7 @@ def build_tutorial_index(corpus: Path, work: Path) -> Chroma:
     client = chromadb.PersistentClient(path=str(work), settings=ChromaSettings(anonymized_telemetry=False))
     store = Chroma(client=client, collection_name="tutorial", embedding_function=embedder,
                    collection_metadata={"hnsw:space": "cosine"})
-    if store._collection.count() > 0:
+    if client.get_collection("tutorial").count() > 0:
         return store
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
     files = sorted(p for p in corpus.rglob("*.txt") if p.name != "README.md")

@@ -11,7 +11,7 @@ import fnmatch
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunking import Chunker
@@ -21,13 +21,11 @@ from values.document import DocumentRecord
 from values.errors import IngestError
 from values.passage import Passage
 from values.report import IngestReport, Progress
-from vectorstore.catalog import Catalog, StoredPassage
-from vectorstore.index import PassageIndex
+from values.store import DocumentStore
 
 _BATCH_PASSAGES = 256
 _IGNORED_PREFIXES = (".", "~$", ".~lock")
 _IGNORED_SUFFIXES = (".tmp", ".swp", ".swx", ".part", ".crdownload", "~")
-_QA_KEYWORD_ONLY = frozenset({"question", "header"})
 
 
 @dataclass(frozen=True)
@@ -93,8 +91,8 @@ def file_hash(path: Path) -> str:
 class Ingestor:
     """Runs ingests against one index with one chunker."""
 
-    def __init__(self, index: PassageIndex, chunker: Chunker, exclude: Sequence[str] = ()) -> None:
-        self.index = index
+    def __init__(self, store: DocumentStore, chunker: Chunker, exclude: Sequence[str] = ()) -> None:
+        self.store = store
         self.chunker = chunker
         self.exclude = tuple(exclude)
 
@@ -109,21 +107,15 @@ class Ingestor:
         roots = [Path(p).expanduser().resolve() for p in paths]
         patterns = (*self.exclude, *exclude)
         report = IngestReport()
-        with self.index.writer_lock():
-            mismatch = self.index.embedder_mismatch
-            if mismatch is not None and not rebuild and self.index.catalog.document_count() > 0:
-                self.index.dense_as_opened()  # raises: re-embedding everything only on request
-            if rebuild or mismatch is not None or self.index.settings_changed():
-                self.index.reset()
-            self.index.mark_settings()
+        with self.store.writing():
             # a document some of whose vectors are gone is forgotten and, if its file is still
             # there, indexed again below: never presented as complete
-            self.remove_sources(sorted(self.index.sweep_orphans()))
+            self.store.prepare(rebuild)
             self._refresh_metadata()
             files, report.failed = collect(roots, patterns)
-            known = self.index.catalog.documents()
+            known = self.store.documents()
             if sync:  # a folder or file that is gone is what a sync removes, not a failure
-                known_roots = set(self.index.catalog.folders()) | set(known)
+                known_roots = set(self.store.folders()) | set(known)
                 report.failed = [f for f in report.failed
                                  if not (f["source"] in known_roots and not Path(f["source"]).exists())]
             by_hash: dict[str, list[str]] = {}
@@ -144,7 +136,7 @@ class Ingestor:
                     continue
                 moved_from = next((s for s in by_hash.get(digest, []) if s in gone), None)
                 if indexed is None and moved_from is not None:
-                    self._rename(moved_from, source, path.stat().st_mtime)
+                    self.store.rename(moved_from, source, path.stat().st_mtime)
                     gone.discard(moved_from)
                     by_hash[digest].remove(moved_from)
                     report.renamed += 1
@@ -155,13 +147,11 @@ class Ingestor:
                 folders = [root for root in roots if root.is_dir()] if patterns else []
                 doomed = [s for s in known if (s in gone and any(_under(s, root) for root in roots))
                           or any(_under(s, folder) and excluded(Path(s), folder, patterns) for folder in folders)]
-                report.removed += self.remove_sources(doomed)
+                report.removed += self.store.remove(doomed)
             self._record_folders(roots, sync, exclude)
-            self.index.keyword.refresh()
-            report.passages = self.index.catalog.passage_count()
+            report.passages = self.store.passage_count()
             report.seconds = round(time.time() - started, 3)
-            self.index.catalog.record_run(started, report.seconds, report.to_json(),
-                                          asdict(self.index.settings))
+            self.store.record_run(started, report.seconds, report.to_json())
         return report
 
     def _refresh_metadata(self) -> None:
@@ -170,33 +160,30 @@ class Ingestor:
         Only loading, no embedding: a file that cannot be loaded now keeps what it had and is
         reported by the ingest that re-indexes it.
         """
-        catalog = self.index.catalog
-        if catalog.get_meta("metadata_rules") == str(RULES_VERSION):
+        if self.store.get_meta("metadata_rules") == str(RULES_VERSION):
             return
         dates: dict[str, str | None] = {}
-        for source in catalog.documents():
+        for source in self.store.documents():
             try:
                 dates[source] = load(Path(source)).date
             except (IngestError, OSError):
                 continue
-        if dates:
-            with catalog.transaction() as db:
-                Catalog.set_dates(db, dates)
-        catalog.set_meta("metadata_rules", str(RULES_VERSION))
+        self.store.set_dates(dates)
+        self.store.set_meta("metadata_rules", str(RULES_VERSION))
 
     def _record_folders(self, roots: list[Path], sync: bool, exclude: Sequence[str]) -> None:
         """Remember the folders given, with their exclude patterns; forget gone ones on a sync.
 
         A folder inside a recorded one adds nothing: the outer folder's run covers it.
         """
-        recorded = self.index.catalog.folders()
+        recorded = self.store.folders()
         for root in roots:
             if root.is_dir():
                 recorded[str(root)] = list(exclude)
             elif sync:
                 recorded.pop(str(root), None)
         kept = {f: p for f, p in recorded.items() if not any(_under(f, Path(o)) for o in recorded if o != f)}
-        self.index.catalog.set_folders(kept)
+        self.store.set_folders(kept)
 
     def sync_all(self, progress: Progress | None = None) -> IngestReport:
         """Re-read the recorded folders and each document ingested on its own; drop what is gone.
@@ -204,8 +191,8 @@ class Ingestor:
         Each folder keeps the exclude patterns it was given with (one run per set of patterns).
         Never the parent folder of a document given on its own: that would add the files beside it.
         """
-        folders = self.index.catalog.folders()
-        loose = [Path(s) for s in self.index.catalog.documents()
+        folders = self.store.folders()
+        loose = [Path(s) for s in self.store.documents()
                  if not any(_under(s, Path(folder)) for folder in folders)]
         groups: dict[tuple[str, ...], list[Path]] = {}
         for folder, patterns in folders.items():
@@ -217,42 +204,10 @@ class Ingestor:
             total = total.plus(self.run([*paths, *extra], sync=True, progress=progress, exclude=group))
         return total
 
-    def remove_sources(self, sources: list[str]) -> int:
-        """Forget documents (catalog first, then their vectors); return how many were indexed."""
-        if not sources:
-            return 0
-        catalog = self.index.catalog
-        known = catalog.documents()
-        present = [s for s in sources if s in known]
-        if not present:
-            return 0
-        ids = [i for s in present for i in catalog.passage_ids(s)]
-        with catalog.transaction() as db:
-            for source in present:
-                Catalog.remove_document(db, source)
-        self.index.dense.delete(ids)
-        return len(present)
-
     def remove(self, path: Path) -> int:
         """Remove one document explicitly (under the writer lock)."""
-        with self.index.writer_lock():
-            removed = self.remove_sources([str(Path(path).expanduser().resolve())])
-            self.index.keyword.refresh()
-        return removed
-
-    def _rename(self, old: str, new: str, mtime: float) -> None:
-        """Re-point a moved document without embedding it.
-
-        Ids hash the path, so its vectors are stored again under the new ids, then the catalog
-        moves, then the old vectors go (the order of ``_commit``: a crash leaves only orphans).
-        """
-        rows = self.index.catalog.passages_of(old)
-        new_ids = {r.passage_id: replace(r.passage, source=new).passage_id for r in rows}
-        dense = {r.passage_id: new_ids[r.passage_id] for r in rows if r.dense}
-        self.index.copy_vectors(dense, new)
-        with self.index.catalog.transaction() as db:
-            Catalog.move_document(db, old, new, mtime, new_ids)
-        self.index.dense.delete(sorted(dense))
+        with self.store.writing():
+            return self.store.remove([str(Path(path).expanduser().resolve())])
 
     def _write(self, todo: list[tuple[Path, str, bool]], report: IngestReport,
                progress: Progress | None) -> None:
@@ -280,44 +235,19 @@ class Ingestor:
                 progress(done, len(todo), str(path))
 
     def _commit(self, batch: list[_Pending], report: IngestReport) -> None:
-        """Vectors first, then one catalog transaction, then drop the replaced vectors."""
-        catalog = self.index.catalog
-        rows_by_doc: list[tuple[DocumentRecord, list[StoredPassage]]] = []
-        ids: list[str] = []
-        texts: list[str] = []
-        metas: list[dict[str, str | int]] = []
+        """Hand one batch of documents to the store, which writes them in one step."""
+        documents = []
         for pending in batch:
-            rows = []
-            for order, passage in enumerate(pending.passages):
-                dense = self.index.settings.embed_question_parts or passage.kind not in _QA_KEYWORD_ONLY
-                answer_id = passage.extra.get("answer_id")
-                rows.append(StoredPassage(passage, passage.passage_id, order, dense,
-                                          str(answer_id) if answer_id else None))
-                if dense:
-                    ids.append(passage.passage_id)
-                    texts.append(passage.embed_text)
-                    metas.append({"source": passage.source, "kind": passage.kind})
             doc = pending.doc
-            record = DocumentRecord(doc.source, pending.content_hash, doc.title, doc.doc_type,
-                                    doc.encoding, pending.size, pending.mtime, len(rows), time.time(),
-                                    doc.date)
-            rows_by_doc.append((record, rows))
-        self.index.dense.add(ids, texts, metas)
-        report.embedded += len(ids)
-        stale: list[str] = []
-        with catalog.transaction() as db:
-            for (record, rows), pending in zip(rows_by_doc, batch, strict=True):
-                if pending.existed:
-                    old = catalog.passage_ids(record.source)
-                    stale += sorted(old - {r.passage_id for r in rows})
-                Catalog.replace_document(db, record, rows)
-        self.index.dense.delete(stale)
+            record = DocumentRecord(doc.source, pending.content_hash, doc.title, doc.doc_type, doc.encoding,
+                                    pending.size, pending.mtime, len(pending.passages), time.time(), doc.date)
+            documents.append((record, pending.passages))
+        report.embedded += self.store.write(documents)
         for pending in batch:
             if pending.existed:
                 report.updated += 1
             else:
                 report.added += 1
-
 
 def _under(source: str, root: Path) -> bool:
     path = Path(source)

@@ -12,6 +12,7 @@ import pytest
 
 from assistant.assistant import Assistant
 from tests.conftest import SEED_QUESTION
+from tests.store_view import catalog_of
 
 pytestmark = pytest.mark.slow
 
@@ -53,12 +54,12 @@ def test_assistant_over_a_chroma_server(make_assistant: Callable[..., Assistant]
     assert report.added == 7
     # the vectors live in the server, not in the local data dir
     assert not (tmp_path / "index" / "chroma").exists()
-    assert a.index.dense.count() == a.index.catalog.passage_ids(dense_only=True).__len__() > 0
+    assert a.index.vector_count() == catalog_of(a).passage_ids(dense_only=True).__len__() > 0
     answer = a.ask(SEED_QUESTION)
     assert answer.answered and "75.000 euro" in answer.citations[0].hit.passage.text
     # a second client process sees the same collection
     again = make_assistant(chroma_host="127.0.0.1", chroma_port=chroma_server)
-    assert again.index.dense.count() == a.index.dense.count()
+    assert again.index.vector_count() == a.index.vector_count()
 
 
 def test_unreachable_server_is_a_clear_error(make_assistant: Callable[..., Assistant]) -> None:

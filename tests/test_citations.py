@@ -114,7 +114,7 @@ def test_answer_citations_carry_the_real_verified_flags(make_assistant: Callable
     assert UNSUPPORTED in data["answer"] and "[8]" not in data["answer"]
     assert data["answer"].startswith("Niet bevestigd")
     assert data["citations"][0]["text"] == hits[0].passage.text
-    assert data["index_version"] == assistant.index.catalog.version
+    assert data["index_version"] == assistant.index.version
 
 
 def test_an_answer_without_any_supported_citation_is_a_refusal(make_assistant: Callable[..., Assistant],

@@ -3,7 +3,6 @@ never sees half a document; two ingests at once are serialised by the writer loc
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import pickle
@@ -18,17 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 import vectorstore.keyword
 from assistant.assistant import Assistant
 from ingest.chunking import Chunker, ChunkingConfig
 from ingest.loaders import load
 from tests.conftest import SAMPLES, SEED, SEED_QUESTION, SMALL_SET
+from tests.store_view import catalog_of
 from tests.test_crash import CHILD
 from tests.test_incremental import index_state
-from values.document import DocumentRecord
-from vectorstore.catalog import Catalog, StoredPassage
+from values.document import DocumentRecord, StoredPassage
+from values.text import Tokenizer
 from vectorstore.keyword import KeywordIndex
+from vectorstore.sqlite_catalog import SqliteCatalog
 
 pytestmark = pytest.mark.slow
 
@@ -57,10 +59,10 @@ while not last_round:
     for q in questions:
         answer = a.ask(q)
         hits = [[h.passage.source, h.passage_id] for h in answer.retrieved]
-        with a.index.catalog.snapshot():
-            seen_at = a.index.catalog.version
-            sets = {s: sorted(a.index.catalog.passage_ids(s)) for s, _ in hits}
-            documents = a.index.catalog.documents()
+        with a.index.snapshot():
+            seen_at = a.index.version
+            sets = {s: sorted(r.passage_id for r in a.index.passages_of(s)) for s, _ in hits}
+            documents = a.index.documents()
         print(json.dumps({"q": q, "version": answer.index_version, "hits": hits, "sets": sets, "sets_version": seen_at,
                           "recorded": {s: documents[s].passages for s in sets if s in documents},
                           "last": last_round}), flush=True)
@@ -73,7 +75,7 @@ def env_for(data_dir: Path, minilm: str, cache: Path) -> dict[str, str]:
 
 
 def passage_sets(a: Assistant) -> dict[str, set[str]]:
-    return {s: a.index.catalog.passage_ids(s) for s in a.index.catalog.documents()}
+    return {s: catalog_of(a).passage_ids(s) for s in a.index.documents()}
 
 
 def test_reader_process_keeps_answering_and_never_sees_half_a_document(
@@ -83,7 +85,7 @@ def test_reader_process_keeps_answering_and_never_sees_half_a_document(
     initial = make_assistant(data_dir=data_dir)
     initial.ingest([docs])
     before = passage_sets(initial)
-    first_version = initial.index.catalog.version
+    first_version = initial.index.version
     initial.index.close()
 
     for path in sorted(docs.glob("bekamer_*.txt"))[:2]:  # every passage id of these two changes
@@ -124,7 +126,7 @@ def test_reader_process_keeps_answering_and_never_sees_half_a_document(
     during = [a for a in answers if not a["last"]]
     assert len(during) >= len(QUESTIONS), "the reader must have answered while the ingest ran"
     versions = [a["version"] for a in answers]
-    assert versions == sorted(versions) and versions[-1] == final.index.catalog.version
+    assert versions == sorted(versions) and versions[-1] == final.index.version
     assert any(first_version < v < versions[-1] for v in versions), "answers between two commits"
     same_state = 0
     for answer in answers:
@@ -144,16 +146,13 @@ def test_reader_process_keeps_answering_and_never_sees_half_a_document(
     assert last[NEW_QUESTION]["hits"][0][0] == str(docs / "kabelbaan.txt"), "new documents are seen"
 
 
-def blocked_on(lock_file: Path) -> int:
-    """How many processes wait for the flock on ``lock_file`` (from /proc/locks)."""
-    inode = os.stat(lock_file).st_ino
-    waiting = 0
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if "->" in fields and fields[fields.index("->") + 1] == "FLOCK":
-            if int(fields[-3].split(":")[-1]) == inode:
-                waiting += 1
-    return waiting
+def waiting_for_lock(log: Path) -> bool:
+    """Whether the ingest logging to ``log`` has tried the writer lock and found it taken.
+
+    filelock polls a non-blocking flock and logs each failed try at DEBUG (the child routes that
+    logger to this file): the real condition, not a guess of how long starting up takes.
+    """
+    return log.exists() and "not acquired" in log.read_text()
 
 
 def test_two_ingests_at_once_are_serialised(
@@ -162,16 +161,17 @@ def test_two_ingests_at_once_are_serialised(
     data_dir.mkdir()
     lock_file = data_dir / "ingest.lock"
     env = env_for(data_dir, minilm, tmp_path / "fresh-cache")
-    with open(lock_file, "a+") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)  # both ingests start, then queue up behind this lock
-        procs = [subprocess.Popen([sys.executable, "-c", CHILD, "none", "0", str(docs), "--json"], env=env,
+    held = FileLock(lock_file)  # as a running writer holds it: both ingests start, then queue up behind it
+    with held:
+        logs = [tmp_path / f"lock-{n}.log" for n in range(2)]
+        procs = [subprocess.Popen([sys.executable, "-c", CHILD, "none", "0", str(docs), "--json"],
+                                  env={**env, "VB_LOCK_LOG": str(log)},
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(2)]
+                 for log in logs]
         deadline = time.monotonic() + 300
-        while blocked_on(lock_file) < 2:
+        while not all(waiting_for_lock(log) for log in logs):
             assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
             time.sleep(0.2)
-        fcntl.flock(held, fcntl.LOCK_UN)
     outputs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
     reports = sorted((json.loads(out) for out, _ in outputs), key=lambda r: r["added"])
@@ -179,32 +179,32 @@ def test_two_ingests_at_once_are_serialised(
     assert reports[0]["embedded"] == 0 and reports[1]["embedded"] > 0
     a = make_assistant(data_dir=data_dir)
     by_source = index_state(a)
-    assert len(by_source) == 7 and a.index.dense.count() == reports[1]["embedded"]
+    assert len(by_source) == 7 and a.index.vector_count() == reports[1]["embedded"]
     assert len(a.status()["runs"]) == 2
 
 
-def catalog_with_seed(tmp_path: Path, docs: Path) -> tuple[Catalog, str, int]:
+def catalog_with_seed(tmp_path: Path, docs: Path) -> tuple[SqliteCatalog, str, int]:
     """A catalog holding the seed document (no embedder needed)."""
-    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    catalog = SqliteCatalog(tmp_path / "catalog.sqlite3")
     doc = load(docs / SEED.name)
     passages = Chunker(ChunkingConfig(1200, 150, True)).split(doc)
     record = DocumentRecord(doc.source, "hash", doc.title, doc.doc_type, doc.encoding, 1, 1.0,
                             len(passages), 1.0)
     rows = [StoredPassage(p, p.passage_id, n, True, None) for n, p in enumerate(passages)]
-    with catalog.transaction() as db:
-        Catalog.replace_document(db, record, rows)
+    with catalog.transaction() as write:
+        write.replace_document(record, rows)
     return catalog, doc.source, len(passages)
 
 
 def test_a_reader_thread_never_sees_the_writer_threads_open_transaction(tmp_path: Path,
                                                                        docs: Path) -> None:
-    """serve --watch shares one Catalog between the watcher and the chat threads."""
+    """serve --watch shares one catalog between the watcher and the chat threads."""
     catalog, source, count = catalog_with_seed(tmp_path, docs)
     inside, release = threading.Event(), threading.Event()
 
     def write() -> None:
-        with catalog.transaction() as db:
-            Catalog.remove_document(db, source)
+        with catalog.transaction() as write:
+            write.remove_document(source)
             inside.set()
             release.wait(10)
 
@@ -244,14 +244,14 @@ def test_keyword_saves_by_two_processes_at_once_leave_a_valid_file(
 
     def slow() -> None:
         try:
-            KeywordIndex(tmp_path / "keyword", catalog).refresh()
+            KeywordIndex(tmp_path / "keyword", catalog, Tokenizer()).refresh()
         except BaseException as e:  # noqa: BLE001 - handed to the test thread
             errors.append(e)
 
     saver = threading.Thread(target=slow, name="slow")
     saver.start()
     assert halfway.wait(10)
-    KeywordIndex(tmp_path / "keyword", catalog).refresh()  # the other saver, start to finish
+    KeywordIndex(tmp_path / "keyword", catalog, Tokenizer()).refresh()  # the other saver, start to finish
     release.set()
     saver.join()
     assert errors == []

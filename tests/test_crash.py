@@ -20,6 +20,7 @@ import pytest
 
 from assistant.assistant import Assistant
 from tests.conftest import SEED, SEED_QUESTION
+from tests.store_view import catalog_of, dense_of
 from tests.test_incremental import finds_seed_answer, index_state
 
 pytestmark = pytest.mark.slow
@@ -35,10 +36,13 @@ import chromadb.api.client
 import ingest.pipeline
 import vectorstore.keyword
 from vectorstore.chroma import DenseStore
-from vectorstore.index import PassageIndex
-from vectorstore.catalog import Catalog
+from vectorstore.sqlite_catalog import _SqliteWrite
 
 ingest.pipeline._BATCH_PASSAGES = 8
+if os.environ.get("VB_LOCK_LOG"):  # the writer lock's tries, for a test waiting on them
+    import logging
+    logging.getLogger("filelock").addHandler(logging.FileHandler(os.environ["VB_LOCK_LOG"]))
+    logging.getLogger("filelock").setLevel(logging.DEBUG)
 point, nth = sys.argv[1], int(sys.argv[2])
 calls = [0]
 
@@ -61,11 +65,11 @@ def arm(owner, name, *, before, when=lambda *a, **k: True, static=False):
 if point == "vectors-written":  # upserted to Chroma, catalog transaction not yet begun
     arm(DenseStore, "add", before=False, when=lambda self, ids, *a: bool(ids))
 elif point == "mid-transaction":  # some documents written inside the open catalog transaction
-    arm(Catalog, "replace_document", before=False, static=True)
+    arm(_SqliteWrite, "replace_document", before=False)
 elif point == "committed":  # catalog committed, replaced/old vectors not yet deleted
     arm(DenseStore, "delete", before=True, when=lambda self, ids: bool(ids))
 elif point == "rename-copied":  # vectors copied to the new ids, catalog not yet moved
-    arm(PassageIndex, "copy_vectors", before=False)
+    arm(DenseStore, "copy", before=False)
 elif point == "reset-catalog-cleared":  # --rebuild: catalog emptied, collection not yet dropped
     arm(chromadb.api.client.Client, "delete_collection", before=True)
 elif point == "reset-collection-dropped":  # --rebuild: collection dropped, not yet re-created
@@ -115,7 +119,7 @@ def assert_repaired(make_assistant: Callable[..., Assistant], killed_dir: Path, 
     clean = make_assistant(data_dir=tmp_path / "clean")
     clean.ingest([folder])
     assert index_state(recovered) == index_state(clean)  # per document: the same passage ids
-    assert recovered.index.dense.count() == clean.index.dense.count()
+    assert recovered.index.vector_count() == clean.index.vector_count()
     assert recovered.status()["passages"] == clean.status()["passages"]
     assert retrieval(recovered) == retrieval(clean)
     assert finds_seed_answer(recovered)
@@ -158,10 +162,10 @@ def test_killed_from_outside_while_the_catalog_is_half_filled(
     partial = make_assistant(data_dir=tmp_path / "killed")
     assert 1 <= partial.status()["documents"] < 7, "the kill must have cut the run short"
     # even before the repair, what the catalog holds is complete (orphan vectors are invisible)
-    catalog = partial.index.catalog
+    catalog = catalog_of(partial)
     for source, record in catalog.documents().items():
         assert len(catalog.passages_of(source)) == record.passages
-    assert catalog.passage_ids(dense_only=True) <= partial.index.dense.ids()
+    assert catalog.passage_ids(dense_only=True) <= dense_of(partial).ids()
     partial.index.close()
     assert_repaired(make_assistant, tmp_path / "killed", docs, tmp_path)
 

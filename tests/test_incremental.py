@@ -16,7 +16,9 @@ import vectorstore.keyword
 from assistant.assistant import Assistant
 from ingest.loaders import load
 from tests.conftest import SEED, SEED_QUESTION
+from tests.store_view import catalog_of, data_dir_of, dense_of, keyword_of
 from values.errors import EmbedderMismatchError, StoreError
+from values.text import Tokenizer
 from vectorstore.keyword import KeywordIndex
 from vraagbaak.cli import app
 
@@ -38,7 +40,7 @@ def expected_for(a: Assistant, folder: Path) -> dict[str, tuple[set[str], set[st
 
 def index_state(a: Assistant) -> dict[str, set[str]]:
     """Check the three stores agree (no duplicate, no orphan) and return passage ids by source."""
-    catalog = a.index.catalog
+    catalog = catalog_of(a)
     documents = catalog.documents()
     by_source = {source: {r.passage_id for r in catalog.passages_of(source)} for source in documents}
     for source, record in documents.items():
@@ -46,7 +48,7 @@ def index_state(a: Assistant) -> dict[str, set[str]]:
     every = [i for ids in by_source.values() for i in ids]
     assert len(every) == len(set(every)) == catalog.passage_count()
 
-    dense = a.index.dense
+    dense = dense_of(a)
     got = dense._collection.get(include=["metadatas"])
     assert len(got["ids"]) == len(set(got["ids"])) == dense.count()
     committed_dense = catalog.passage_ids(dense_only=True)
@@ -55,9 +57,9 @@ def index_state(a: Assistant) -> dict[str, set[str]]:
     for pid, meta in zip(got["ids"], got["metadatas"], strict=True):
         assert meta["source"] == owner[pid], f"vector {pid} points at {meta['source']}"
 
-    a.index.keyword.refresh()
-    assert sorted(a.index.keyword.ids) == sorted(every)
-    with (a.index.data_dir / "keyword" / "keyword.pkl").open("rb") as f:
+    keyword_of(a).refresh()
+    assert sorted(keyword_of(a).ids) == sorted(every)
+    with (data_dir_of(a) / "keyword" / "keyword.pkl").open("rb") as f:
         saved = pickle.load(f)
     assert saved["version"] == catalog.version and sorted(saved["ids"]) == sorted(every)
     return by_source
@@ -68,9 +70,9 @@ def assert_matches(a: Assistant, expected: dict[str, tuple[set[str], set[str]]])
     assert set(by_source) == set(expected)
     for source, (ids, dense_ids) in expected.items():
         assert by_source[source] == ids, source
-        assert a.index.catalog.passage_ids(source, dense_only=True) == dense_ids, source
-    assert a.index.dense.count() == sum(len(d) for _, d in expected.values())
-    assert a.index.catalog.passage_count() == sum(len(i) for i, _ in expected.values())
+        assert catalog_of(a).passage_ids(source, dense_only=True) == dense_ids, source
+    assert a.index.vector_count() == sum(len(d) for _, d in expected.values())
+    assert a.index.passage_count() == sum(len(i) for i, _ in expected.values())
 
 
 def finds_seed_answer(a: Assistant) -> bool:
@@ -95,11 +97,11 @@ def test_add_change_rename_copy_back_delete_and_remove(
     assert report.passages == sum(len(i) for i, _ in expected.values())
     assert_matches(a, expected)
 
-    version = a.index.catalog.version
+    version = a.index.version
     again = a.ingest([docs])
     assert (again.added, again.updated, again.unchanged, again.renamed, again.removed) == (0, 0, 7, 0, 0)
     assert again.embedded == 0
-    assert a.index.catalog.version == version, "a no-op run must not invalidate readers' caches"
+    assert a.index.version == version, "a no-op run must not invalidate readers' caches"
     assert_matches(a, expected)
 
     changed = docs / SEED.name
@@ -132,7 +134,7 @@ def test_add_change_rename_copy_back_delete_and_remove(
     gone = sorted(docs.glob("bekamer_*.txt"))[0]
     gone.unlink()
     report = a.ingest([docs])
-    assert report.removed == 0 and str(gone) in a.index.catalog.documents(), "only --sync removes"
+    assert report.removed == 0 and str(gone) in a.index.documents(), "only --sync removes"
     report = a.ingest([docs], sync=True)
     assert (report.removed, report.unchanged) == (1, 7)
     del expected[str(gone)]
@@ -157,7 +159,7 @@ def test_sync_only_touches_the_folders_given(
     (other / "elsewhere.txt").unlink()
     report = a.ingest([docs], sync=True)
     assert report.removed == 1
-    assert set(a.index.catalog.documents()) == ({str(p) for p in docs.glob("*.txt")}
+    assert set(a.index.documents()) == ({str(p) for p in docs.glob("*.txt")}
                                                 | {str(other / "elsewhere.txt")})
     index_state(a)
 
@@ -171,7 +173,7 @@ def test_reader_opened_before_an_ingest_sees_its_result(
     writer.ingest([seed_only])
     reader = make_assistant()
     assert finds_seed_answer(reader)
-    version = reader.index.catalog.version
+    version = reader.index.version
     extra = seed_only / "extra.txt"
     extra.write_text("Vraag\nWat kost de nieuwe kabelbaan in Namen?\n\nAntwoord\n"
                      "De kabelbaan in Namen kost 12 miljoen euro.\n", encoding="utf-8")
@@ -235,7 +237,7 @@ def test_another_embedder_is_a_clear_error_until_rebuild(
     e5 = make_assistant(embedder="e5-small")
     report = e5.ingest([folder], rebuild=True)
     assert report.added == 1
-    assert e5.index.dense._collection.metadata["embedder"] == "e5-small"
+    assert dense_of(e5)._collection.metadata["embedder"] == "e5-small"
     assert index_state(e5) == before  # same passages, now with e5 vectors
     assert finds_seed_answer(e5)
 
@@ -309,23 +311,23 @@ def test_sync_everything_rereads_the_folders_and_files_given_and_nothing_beside_
     (elsewhere / "buur.txt").write_text("Een buur die nooit werd toegevoegd.\n", encoding="utf-8")
     a = make_assistant()
     a.ingest([docs, loose])
-    assert a.index.catalog.folders() == {str(docs.resolve()): []}
-    before = set(a.index.catalog.documents())
+    assert a.index.folders() == {str(docs.resolve()): []}
+    before = set(a.index.documents())
 
     (docs / "nieuw.txt").write_text("Nieuw document\n\nOver de haven van Gent.\n", encoding="utf-8")
     report = a.sync_all()
     assert (report.added, report.removed, report.failed) == (1, 0, [])
-    assert set(a.index.catalog.documents()) == before | {str((docs / "nieuw.txt").resolve())}
+    assert set(a.index.documents()) == before | {str((docs / "nieuw.txt").resolve())}
 
     loose.unlink()  # a file given on its own and now gone: removed, not a failure
     report = a.sync_all()
     assert (report.removed, report.failed) == (1, [])
-    assert str(loose.resolve()) not in a.index.catalog.documents()
+    assert str(loose.resolve()) not in a.index.documents()
 
     shutil.rmtree(docs)  # a folder given and now gone: its documents leave, the folder is forgotten
     report = a.sync_all()
-    assert (report.removed, report.failed, a.index.catalog.document_count()) == (len(before), [], 0)
-    assert a.index.catalog.folders() == {}
+    assert (report.removed, report.failed, a.index.document_count()) == (len(before), [], 0)
+    assert a.index.folders() == {}
 
 
 
@@ -335,16 +337,16 @@ def test_readers_load_the_bm25_the_ingest_built(make_assistant: Callable[..., As
     a.ingest([docs])
     build = vectorstore.keyword._build
     monkeypatch.setattr(vectorstore.keyword, "_build", lambda tokens: pytest.fail("a reader rebuilt BM25"))
-    reader = KeywordIndex(a.index.data_dir / "keyword", a.index.catalog)
+    reader = KeywordIndex(data_dir_of(a) / "keyword", catalog_of(a), Tokenizer())
     expected = reader.search("projectsubsidie OTA WVG", 3)
-    assert expected and len(reader.ids) == a.index.catalog.passage_count()
+    assert expected and len(reader.ids) == a.index.passage_count()
 
-    saved_file = a.index.data_dir / "keyword" / "keyword.pkl"  # as another bm25s version left it
+    saved_file = data_dir_of(a) / "keyword" / "keyword.pkl"  # as another bm25s version left it
     saved = pickle.loads(saved_file.read_bytes())
     saved_file.write_bytes(pickle.dumps({**saved, "bm25s": "0.0.1"}))
     built: list[int] = []
     monkeypatch.setattr(vectorstore.keyword, "_build", lambda tokens: built.append(len(tokens)) or build(tokens))
-    other = KeywordIndex(a.index.data_dir / "keyword", a.index.catalog)
+    other = KeywordIndex(data_dir_of(a) / "keyword", catalog_of(a), Tokenizer())
     assert other.search("projectsubsidie OTA WVG", 3) == expected  # rebuilt from the saved tokens
     assert built == [len(saved["tokens"])]
 
@@ -357,20 +359,20 @@ def test_excluded_files_are_left_out_and_a_sync_drops_them(make_assistant: Calla
     (docs / "drafts" / "README.md.txt").write_text("Een document met een rare naam.\n", encoding="utf-8")
     a = make_assistant()
     a.ingest([docs])
-    indexed = {Path(s).relative_to(docs.resolve()).as_posix() for s in a.index.catalog.documents()}
+    indexed = {Path(s).relative_to(docs.resolve()).as_posix() for s in a.index.documents()}
     assert {"README.md", "drafts/concept.txt"} <= indexed
     a.index.close()
 
     b = make_assistant(exclude=["README.md"])  # configured: everywhere
     report = b.ingest([docs], sync=True, exclude=["drafts/*.txt"])  # given: remembered with the folder
     assert report.removed == 3 and report.failed == []
-    left = {Path(s).relative_to(docs.resolve()).as_posix() for s in b.index.catalog.documents()}
+    left = {Path(s).relative_to(docs.resolve()).as_posix() for s in b.index.documents()}
     assert left == indexed - {"README.md", "drafts/concept.txt", "drafts/README.md.txt"}
-    assert b.index.catalog.folders() == {str(docs.resolve()): ["drafts/*.txt"]}
+    assert b.index.folders() == {str(docs.resolve()): ["drafts/*.txt"]}
     assert b.sync_all().added == 0  # a later sync keeps the folder's patterns
     assert b.ingest([docs / "README.md"]).added == 1  # a file named on its own is always taken
     assert b.ingest([docs]).added == 2  # the folder given again, without patterns: they are gone
-    assert b.index.catalog.folders() == {str(docs.resolve()): []}
+    assert b.index.folders() == {str(docs.resolve()): []}
 
 
 def test_the_watcher_ignores_excluded_files(docs: Path) -> None:

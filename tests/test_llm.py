@@ -25,6 +25,7 @@ from assistant.prompt import PromptBuilder, neutralise
 from assistant.retrieval import Hit
 from assistant.settings import Settings
 from tests.conftest import ANSWER_ALL, SEED_QUESTION
+from tests.store_view import data_dir_of
 from ui.chat import Chat
 from ui.state import Prefs
 from values.errors import AnswerBackendError, ConfigError
@@ -211,7 +212,7 @@ def test_the_cli_prints_the_backend_error_and_the_passages(
         make_assistant: Callable[..., Assistant], docs: Path, minilm: str, embedding_cache: Path) -> None:
     assistant = make_assistant(**ANSWER_ALL)
     assistant.ingest([docs])
-    env = {"VRAAGBAAK_DATA_DIR": str(assistant.index.data_dir), "VRAAGBAAK_EMBEDDER": minilm,
+    env = {"VRAAGBAAK_DATA_DIR": str(data_dir_of(assistant)), "VRAAGBAAK_EMBEDDER": minilm,
            "VRAAGBAAK_EMBEDDING_CACHE_DIR": str(embedding_cache), "VRAAGBAAK_LLM": "openai",
            "VRAAGBAAK_LLM_MODEL": "m", "VRAAGBAAK_LLM_BASE_URL": f"http://127.0.0.1:{_closed_port()}/v1",
            "VRAAGBAAK_LLM_RETRIES": "0",

@@ -18,6 +18,7 @@ from assistant.scope import Scope, ScopeError, years_and_types
 from ingest.loaders import load
 from ingest.metadata import declared_date, parse_date, text_date
 from tests.conftest import ANSWER_ALL, SEED, SEED_QUESTION, SMALL_SET
+from tests.store_view import catalog_of, data_dir_of, dense_of
 from values.document import DocumentRecord
 
 # -- reading dates -------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ def test_a_question_scoped_by_year_and_type_is_answered_from_those_documents_onl
     (docs / "kabelbaan.txt").write_text(DATED, encoding="utf-8")
     a = make_assistant(**ANSWER_ALL)
     a.ingest([docs])
-    documents = a.index.catalog.documents()
+    documents = a.index.documents()
     assert documents[str(docs / "kabelbaan.txt")].date == "2016-03-01"
     assert {r.year for r in documents.values()} == {None, 2016, 2017}  # the seed states no date
 
@@ -184,17 +185,17 @@ def test_an_index_from_before_dates_gets_them_on_the_next_ingest_without_embeddi
     a = make_assistant()
     a.ingest([docs])
     a.index.close()
-    db = sqlite3.connect(a.index.data_dir / "catalog.sqlite3")  # as an older vraagbaak left it
+    db = sqlite3.connect(data_dir_of(a) / "catalog.sqlite3")  # as an older vraagbaak left it
     db.execute("ALTER TABLE documents DROP COLUMN date")
     db.execute("DELETE FROM meta WHERE key = 'metadata_rules'")
     db.commit()
     db.close()
 
     again = make_assistant()
-    assert all(r.date is None for r in again.index.catalog.documents().values())
+    assert all(r.date is None for r in again.index.documents().values())
     report = again.ingest([docs])
     assert (report.unchanged, report.embedded) == (len(SMALL_SET) + 1, 0)
-    years = {Path(s).name: r.year for s, r in again.index.catalog.documents().items()}
+    years = {Path(s).name: r.year for s, r in again.index.documents().items()}
     assert years[SEED.name] is None
     assert {years[p.name] for p in SMALL_SET} == {2017}
 
@@ -206,20 +207,20 @@ def test_a_renamed_document_keeps_its_date(make_assistant: Callable[..., Assista
     shutil.move(docs / SMALL_SET[0].name, moved)
     report = a.ingest([docs], sync=True)
     assert report.renamed == 1
-    assert a.index.catalog.documents()[str(moved)].year == 2017
+    assert a.index.documents()[str(moved)].year == 2017
 
 
 def test_a_wide_scope_finds_what_the_chroma_filter_finds(
         make_assistant: Callable[..., Assistant], docs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     a = make_assistant()
     a.ingest([docs])
-    dense = a.index.dense
-    sources = sorted(a.index.catalog.documents())[1:]
-    vector = dense.embedder.embed_query(SEED_QUESTION)
+    dense = dense_of(a)
+    sources = sorted(a.index.documents())[1:]
+    vector = a.retriever.embedder.embed_query(SEED_QUESTION)
     narrow = [sources[0], "/nowhere/a.txt", "/nowhere/b.txt"]
     filtered = dense.search(vector, 8, sources)  # under the limit: Chroma's $in filter
     filtered_narrow = dense.search(vector, 30, narrow)
-    assert filtered and {a.index.catalog.passages_by_id([h.passage_id])[h.passage_id].passage.source
+    assert filtered and {catalog_of(a).passages_by_id([h.passage_id])[h.passage_id].passage.source
                          for h in filtered} <= set(sources)
     monkeypatch.setattr(vectorstore.chroma, "_FILTER_SOURCES", 2)  # now "wide": search all, keep in scope
     assert [h.passage_id for h in dense.search(vector, 8, sources)] == [h.passage_id for h in filtered]

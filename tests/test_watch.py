@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from assistant.assistant import Assistant
 from ingest.watch import FolderWatcher
 from tests.conftest import SEED
+from tests.store_view import catalog_of
 from tests.test_incremental import finds_seed_answer
 from vraagbaak.cli import app
 
@@ -127,10 +128,10 @@ def test_watch_command_picks_up_new_changed_and_deleted_files(
     assert lines.next_change(5)["updated"] == 1
 
     new.unlink()
-    wait_for(lambda: str(new) not in reader.index.catalog.documents(), 10)
+    wait_for(lambda: str(new) not in reader.index.documents(), 10)
     assert lines.next_change(5)["removed"] == 1
     assert str(new) not in {h.passage.source for h in reader.ask(NEW_QUESTION).retrieved}
-    assert reader.index.dense.count() == len(reader.index.catalog.passage_ids(dense_only=True))
+    assert reader.index.vector_count() == len(catalog_of(reader).passage_ids(dense_only=True))
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0
@@ -155,7 +156,7 @@ def test_watcher_in_process_serves_while_it_ingests(
         renamed = folder / "kabelbaan-2027.txt"
         new.rename(renamed)
         wait_for(lambda: any(r.renamed for r in reports[before:]), 10)
-        assert str(renamed) in a.index.catalog.documents() and str(new) not in a.index.catalog.documents()
+        assert str(renamed) in a.index.documents() and str(new) not in a.index.documents()
         assert sum(r.renamed for r in reports[before:]) == 1
         assert sum(r.embedded + r.added for r in reports[before:]) == 0
         shutil.rmtree(sub)  # a deleted folder may have held documents: one more run

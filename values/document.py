@@ -30,6 +30,17 @@ class DocumentRecord:
 
 
 @dataclass(frozen=True)
+class StoredPassage:
+    """A passage row: the passage plus whether it has a dense vector and its answer redirect."""
+
+    passage: Passage
+    passage_id: str
+    ord: int
+    dense: bool
+    answer_id: str | None
+
+
+@dataclass(frozen=True)
 class OpenedDocument:
     """An indexed document opened for reading: its text as ingest loaded it, and its passages.
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import chromadb
+from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
@@ -37,7 +40,13 @@ class DenseHit:
 
 
 def open_client(config: ChromaConfig) -> chromadb.ClientAPI:
-    """A Chroma client: HttpClient when a host is set, else a PersistentClient on ``path``."""
+    """A Chroma client: HttpClient when a host is set, else a PersistentClient on ``path`` with its own view.
+
+    chromadb shares one in-memory system per path within a process, which is stale once another
+    process has written; dropping that cache (not stopping the systems, so searches under way stay
+    intact) makes the new client read the files again. Chroma offers no other way to do that
+    (chroma-core/chroma#2536, #3792); ``clear_system_cache`` is public but documented for tests.
+    """
     settings = ChromaSettings(anonymized_telemetry=False)
     if config.host:
         try:
@@ -50,32 +59,69 @@ def open_client(config: ChromaConfig) -> chromadb.ClientAPI:
     if config.path is None:
         raise StoreError("no Chroma path and no Chroma host configured")
     config.path.mkdir(parents=True, exist_ok=True)
+    SharedSystemClient.clear_system_cache()
     return chromadb.PersistentClient(path=str(config.path), settings=settings)
 
 
 class DenseStore:
-    """The dense leg: passage vectors in one Chroma collection that records its embedder."""
+    """The dense leg: passage vectors in one Chroma collection that records its embedder.
 
-    def __init__(self, client: chromadb.ClientAPI, config: ChromaConfig, embedder: Embeddings,
-                 embedder_name: str, dimension: int) -> None:
-        self._chroma = Chroma(
-            client=client, collection_name=config.collection, embedding_function=embedder,
-            collection_metadata={"hnsw:space": "cosine", "embedder": embedder_name, "dimension": dimension},
-        )
-        self._collection = self._chroma._collection
+    ``connect`` opens a client; an embedded (PersistentClient) store calls it again in ``reopen``
+    because an embedded client keeps the vector index in memory and never sees another process's
+    writes. A collection built by another embedder is kept as ``mismatch`` (raised by ``check``)
+    rather than raised here, so that ``ingest --rebuild`` can still reset it.
+    """
+
+    def __init__(self, connect: Callable[[], chromadb.ClientAPI], collection: str, embedder: Embeddings,
+                 embedder_name: str, dimension: int, *, embedded: bool) -> None:
+        self._connect = connect
+        self._name = collection
+        self._embedder = embedder
+        self._metadata = {"hnsw:space": "cosine", "embedder": embedder_name, "dimension": dimension}
+        self.embedded = embedded
+        self._client = connect()
+        self.mismatch: EmbedderMismatchError | None = None
+        self._open()
+
+    def _open(self) -> None:
+        # langchain-chroma embeds and upserts (``add``); the rest goes to the collection itself
+        self._chroma = Chroma(client=self._client, collection_name=self._name, embedding_function=self._embedder,
+                              collection_metadata=self._metadata)
+        self._collection = self._client.get_collection(self._name, embedding_function=None)
         built_by = (self._collection.metadata or {}).get("embedder")
         built_dim = (self._collection.metadata or {}).get("dimension")
-        if built_by is not None and (built_by != embedder_name or built_dim != dimension):
-            raise EmbedderMismatchError(
-                f"the index in collection {config.collection!r} was built with embedder {built_by!r} "
-                f"(dimension {built_dim}); the configured embedder is {embedder_name!r} (dimension "
-                f"{dimension}). Set VRAAGBAAK_EMBEDDER={built_by} or rebuild with `vraagbaak ingest --rebuild PATH`."
+        wanted_by, wanted_dim = self._metadata["embedder"], self._metadata["dimension"]
+        self.mismatch = None
+        if built_by is not None and (built_by != wanted_by or built_dim != wanted_dim):
+            self.mismatch = EmbedderMismatchError(
+                f"the index in collection {self._name!r} was built with embedder {built_by!r} "
+                f"(dimension {built_dim}); the configured embedder is {wanted_by!r} (dimension "
+                f"{wanted_dim}). Set VRAAGBAAK_EMBEDDER={built_by} or rebuild with `vraagbaak ingest --rebuild PATH`."
             )
-        self.embedder = embedder
+
+    def check(self) -> None:
+        """Raise the embedder mismatch found on opening, if any."""
+        if self.mismatch is not None:
+            raise EmbedderMismatchError(str(self.mismatch))
+
+    def reopen(self) -> None:
+        """Read the collection from disk again (embedded), or just re-open it (server)."""
+        if self.embedded:
+            self._client = self._connect()
+        self._open()
+
+    def reset(self) -> None:
+        """Drop the collection and create it empty (for this store's embedder)."""
+        try:
+            self._client.delete_collection(self._name)
+        except NotFoundError:
+            pass  # a crash after the delete and before the re-create
+        self._open()
 
     def add(self, ids: list[str], texts: list[str], metadatas: list[dict[str, str | int]]) -> None:
         """Embed ``texts`` and upsert them under ``ids`` (re-adding an id replaces it)."""
         if ids:
+            self.check()
             self._chroma.add_texts(texts=texts, metadatas=metadatas, ids=ids)
 
     def add_vectors(self, ids: list[str], texts: list[str], vectors: list[list[float]],
@@ -83,6 +129,21 @@ class DenseStore:
         """Upsert already computed vectors."""
         if ids:
             self._collection.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)  # type: ignore[arg-type]
+
+    def copy(self, new_ids: dict[str, str], source: str) -> None:
+        """Upsert the stored vectors of ``new_ids``' keys under its values, now for ``source``."""
+        old = list(new_ids)
+        for at in range(0, len(old), 5000):
+            chunk = old[at:at + 5000]
+            got = self._collection.get(ids=chunk, include=["embeddings", "documents", "metadatas"])
+            if len(got["ids"]) != len(chunk):
+                missing = sorted(set(chunk) - set(got["ids"]))
+                raise StoreError(f"{len(missing)} vectors of {source} are missing from Chroma "
+                                 f"(e.g. {missing[0]}); run `vraagbaak ingest` again to re-index it")
+            metas = [{**(m or {}), "source": source} for m in got["metadatas"] or []]
+            self.add_vectors([new_ids[i] for i in got["ids"]], list(got["documents"] or []),
+                             [list(map(float, v)) for v in got["embeddings"]],  # type: ignore[union-attr]
+                             metas)  # type: ignore[arg-type]
 
     def delete(self, ids: list[str]) -> None:
         """Remove vectors by id (unknown ids are ignored)."""
@@ -111,6 +172,7 @@ class DenseStore:
         first searches everything, a few times deeper, and keeps the hits in scope; only when
         too few are left does it fall back to the filter.
         """
+        self.check()
         total = self.count()
         if not sources:
             return self._query(vector, min(k, total), None)

@@ -1,27 +1,32 @@
-"""The passage index: catalog + Chroma + keyword index, opened together and written in step."""
+"""The passage index: catalog + Chroma + keyword index behind one interface, written in step.
+
+It owns the crash-safe write protocol: vectors first, then one catalog transaction, then the
+replaced vectors go. A crash at any point leaves only orphan vectors (swept on the next write)
+or documents some of whose vectors are missing (forgotten and indexed again), never a document
+that readers see half. Nothing outside ``vectorstore/`` touches the catalog, Chroma or BM25.
+"""
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import asdict, dataclass, replace
 
-from chromadb.api import ClientAPI
-from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.errors import InternalError, NotFoundError
-from langchain_core.embeddings import Embeddings
 
-from values.errors import EmbedderMismatchError, StoreError
+from values.document import DocumentRecord, StoredPassage
+from values.errors import StoreError
+from values.passage import Passage
 from vectorstore.catalog import Catalog
-from vectorstore.chroma import ChromaConfig, DenseHit, DenseStore, open_client
-from vectorstore.keyword import KeywordIndex
+from vectorstore.chroma import DenseHit, DenseStore
+from vectorstore.keyword import KeywordHit, KeywordIndex
+
+_QA_KEYWORD_ONLY = frozenset({"question", "header"})  # parts found by keyword only, unless embedded on request
+_FOLDERS = "folders"
+_SETTINGS = "settings"
+_WRITER = "writer"
 
 
 @dataclass(frozen=True)
@@ -41,216 +46,292 @@ class IndexSettings:
         return json.dumps(asdict(self), sort_keys=True)
 
 
-class PassageIndex:
-    """Everything a data dir holds: open it once, share it read-only, write under the lock."""
+@dataclass(frozen=True)
+class Resolved:
+    """Catalog rows for retrieved ids, with the answer passages they redirect to, from one committed state."""
 
-    def __init__(self, data_dir: Path, chroma: ChromaConfig, embedder: Embeddings,
-                 settings: IndexSettings) -> None:
-        self.data_dir = data_dir
+    version: int
+    rows: dict[str, StoredPassage]
+
+
+class PassageIndex:
+    """Everything a data dir (or a shared deployment) holds: open it once, read it from any thread.
+
+    Writers hold ``writing()``; it serialises them across processes and keeps the keyword index
+    and this process's view of Chroma in step when it ends.
+    """
+
+    def __init__(self, catalog: Catalog, dense: DenseStore, keyword: KeywordIndex, settings: IndexSettings,
+                 location: str) -> None:
+        self._catalog = catalog
+        self._dense = dense
+        self._keyword = keyword
         self.settings = settings
-        self._chroma_config = chroma
-        self._embedder = embedder
-        self.catalog = Catalog(data_dir / "catalog.sqlite3")
-        self.keyword = KeywordIndex(data_dir / "keyword", self.catalog)
-        self._dense_lock = threading.RLock()
+        self.location = location  # where the index lives, for messages and ``status``
+        self._lock = threading.RLock()
         self._writing = 0
         self._clean_before = False
-        self._client = self._open_client()
-        self._dense: DenseStore | None = None
-        self._mismatch: EmbedderMismatchError | None = None
-        self._dense_version = self.catalog.version
-        self._open_dense()
+        self._dense_version = catalog.version
 
-    def _open_client(self) -> ClientAPI:
-        """A Chroma client with its own view of the files.
-
-        chromadb shares one in-memory system per path within a process, which is stale once
-        another process has written.
-        """
-        if self._chroma_config.host is None:
-            # dropping the cache (not stopping the systems) leaves searches under way intact
-            SharedSystemClient.clear_system_cache()
-        return open_client(self._chroma_config)
-
-    def _open_dense(self) -> None:
-        """Open the collection, keeping an embedder mismatch for ``dense`` to raise.
-
-        Raising later lets ``ingest --rebuild`` reset an index built by another embedder.
-        """
-        try:
-            self._dense = _SyncedDenseStore(self, self._client, self._chroma_config, self._embedder,
-                                            self.settings.embedder, self.settings.dimension)
-            self._mismatch = None
-        except EmbedderMismatchError as e:
-            self._dense, self._mismatch = None, e
-
+    # -- reading ---------------------------------------------------------------------------
     @property
-    def dense(self) -> DenseStore:
-        """The Chroma leg, re-read from disk first when another process has committed since."""
-        if not self._writing and self._chroma_config.host is None:
-            self.sync_dense()
-        return self.dense_as_opened()
+    def version(self) -> int:
+        """Increases with every committed change."""
+        return self._catalog.version
 
-    def dense_as_opened(self) -> DenseStore:
-        """The Chroma leg as this process sees it, or the embedder mismatch found on opening."""
-        dense = self._dense
-        if dense is None:
-            assert self._mismatch is not None
-            raise EmbedderMismatchError(str(self._mismatch))
-        return dense
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state."""
+        with self._catalog.snapshot():
+            yield
 
-    @property
-    def embedder_mismatch(self) -> EmbedderMismatchError | None:
-        """Why the collection cannot be used with the configured embedder, or None."""
-        return self._mismatch
+    def documents(self) -> dict[str, DocumentRecord]:
+        """Every indexed document by source."""
+        return self._catalog.documents()
 
-    def sync_dense(self, force: bool = False) -> None:
-        """Re-open an embedded Chroma when the catalog moved since this process last looked.
+    def document_count(self) -> int:
+        """How many documents are indexed."""
+        return self._catalog.document_count()
 
-        An embedded client keeps the vector index in memory and never sees another process's
-        writes: its searches miss new passages and fail ("Error finding id") on filtered queries.
-        """
-        with self._dense_lock:
-            version = self.catalog.version
-            if not force and version == self._dense_version:
-                return
-            if self._chroma_config.host is None:
-                self._client = self._open_client()
-            self._open_dense()
-            self._dense_version = version
+    def passage_count(self) -> int:
+        """How many passages are indexed."""
+        return self._catalog.passage_count()
+
+    def vector_count(self) -> int:
+        """How many vectors the dense leg holds (equal to the embedded passages after a clean write)."""
+        return self._fresh_dense().count()
+
+    def passages_of(self, source: str) -> list[StoredPassage]:
+        """One document's passages in order."""
+        return self._catalog.passages_of(source)
+
+    def folders(self) -> dict[str, list[str]]:
+        """The folders documents were ingested from, with the exclude patterns each was given with."""
+        raw = self._catalog.get_meta(_FOLDERS)
+        return {str(f): list(p) for f, p in json.loads(raw).items()} if raw else {}
+
+    def last_runs(self, limit: int = 5) -> list[dict[str, object]]:
+        """The most recent ingest runs, newest first."""
+        return self._catalog.last_runs(limit)
+
+    def get_meta(self, key: str) -> str | None:
+        """A value stored with the index (calibration, metadata rules version), or None."""
+        return self._catalog.get_meta(key)
 
     @property
     def built_with(self) -> IndexSettings | None:
         """The settings the stored index was built with (None for a new index)."""
-        raw = self.catalog.get_meta("settings")
+        raw = self._catalog.get_meta(_SETTINGS)
         return None if raw is None else IndexSettings(**json.loads(raw))
 
     def settings_changed(self) -> bool:
         """True when the stored index was built with other settings than the configured ones."""
         built = self.built_with
-        return built is not None and self.catalog.document_count() > 0 and built != self.settings
+        return built is not None and self._catalog.document_count() > 0 and built != self.settings
 
     def check_readable(self) -> None:
-        """Raise StoreError when asking would mix settings or there is nothing to ask."""
-        self.dense_as_opened()
+        """Raise StoreError when the index is empty or asking would mix embedders or settings."""
+        if self._catalog.document_count() == 0:
+            raise StoreError(f"the index in {self.location} is empty: add documents with `vraagbaak ingest PATH`")
+        self._dense.check()
         if self.settings_changed():
             raise StoreError(
-                f"the index in {self.data_dir} was built with other settings ({self.built_with}); "
+                f"the index in {self.location} was built with other settings ({self.built_with}); "
                 f"now configured: {self.settings}. Run `vraagbaak ingest PATH` to rebuild it."
             )
 
-    def reset(self) -> None:
-        """Drop everything (under the writer lock).
+    def search_dense(self, vector: list[float], k: int, sources: Sequence[str] | None = None) -> list[DenseHit]:
+        """The ``k`` passages nearest to ``vector``, optionally only from ``sources``.
 
-        The catalog goes first: a crash half-way leaves orphan vectors for the sweep, never
-        documents without vectors.
+        Another process may write vectors between two catalog commits, where the version check
+        cannot tell: a stale embedded view fails ("Error finding id") and is re-read once.
         """
-        with self.catalog.transaction() as db:
-            db.execute("DELETE FROM passages")
-            db.execute("DELETE FROM documents")
+        scope = list(sources) if sources else None
+        dense = self._fresh_dense()
         try:
-            self._client.delete_collection(self._chroma_config.collection)
-        except NotFoundError:
-            pass  # a crash after the delete and before the re-create
-        self._open_dense()
-        self.dense_as_opened()
-        shutil.rmtree(self.data_dir / "keyword", ignore_errors=True)
+            return dense.search(vector, k, scope)
+        except (InternalError, NotFoundError):
+            if self._writing or not dense.embedded:
+                raise
+            with self._lock:
+                dense.reopen()
+            return dense.search(vector, k, scope)
 
-    def mark_settings(self) -> None:
-        """Record the settings this index is being built with."""
-        self.catalog.set_meta("settings", self.settings.to_json())
+    def search_keyword(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[KeywordHit]:
+        """The ``k`` best BM25 matches, optionally only from ``sources``."""
+        return self._keyword.search(query, k, list(sources) if sources else None)
 
-    def sweep_orphans(self) -> set[str]:
+    def known_share(self, query: str) -> float:
+        """Share of the query's words that the keyword index has seen (0 for another language)."""
+        return self._keyword.known_share(query)
+
+    def resolve(self, ids: Sequence[str]) -> Resolved:
+        """The rows of ``ids`` and of the answer passages they point to, from one committed state.
+
+        Ids written by an unfinished ingest, or just removed, are absent.
+        """
+        with self._catalog.snapshot():
+            version = self._catalog.version
+            rows = self._catalog.passages_by_id(ids)
+            redirects = {r.answer_id for r in rows.values() if r.answer_id and r.answer_id not in rows}
+            rows.update(self._catalog.passages_by_id(redirects))
+        return Resolved(version, rows)
+
+    def warm_up(self) -> None:
+        """Load the keyword index now rather than on the first question."""
+        self._keyword.refresh()
+
+    def _fresh_dense(self) -> DenseStore:
+        """The Chroma leg, re-read from disk first when another process has committed since."""
+        if not self._writing and self._dense.embedded:
+            with self._lock:
+                version = self._catalog.version
+                if version != self._dense_version:
+                    self._dense.reopen()
+                    self._dense_version = version
+        return self._dense
+
+    # -- writing ---------------------------------------------------------------------------
+    @contextmanager
+    def writing(self, wait: bool = True) -> Iterator[None]:
+        """Hold the writer lock; on a clean exit the keyword index is brought in step.
+
+        The index is "dirty" until the writer finishes: a crash in between makes the next writer
+        sweep every vector instead of trusting the counts.
+        """
+        with self._catalog.writer_lock(wait):
+            with self._lock:
+                self._writing += 1
+                if self._dense.embedded and self._catalog.version != self._dense_version:
+                    self._dense.reopen()  # another process may have written while we waited
+            try:
+                self._clean_before = self._catalog.get_meta(_WRITER) == "finished"
+                self._catalog.set_meta(_WRITER, "dirty")
+                yield
+                self._keyword.refresh()  # the file it leaves is in step for every reader
+                self._catalog.set_meta(_WRITER, "finished")
+            finally:
+                with self._lock:
+                    self._writing -= 1
+                    self._dense_version = self._catalog.version
+
+    def prepare(self, rebuild: bool = False) -> None:
+        """Make the index fit to write with the configured settings (under ``writing``).
+
+        An index built by another embedder is only reset when asked (``rebuild``) or empty:
+        re-embedding everything is never a side effect. Other settings reset it (a rebuild is
+        the only way not to mix two). Vectors a crash left behind are swept, and a document some
+        of whose vectors are gone is forgotten: the caller indexes it again.
+        """
+        mismatch = self._dense.mismatch
+        if mismatch is not None and not rebuild and self._catalog.document_count() > 0:
+            self._dense.check()
+        if rebuild or mismatch is not None or self.settings_changed():
+            self._reset()
+        self._catalog.set_meta(_SETTINGS, self.settings.to_json())
+        self.remove(sorted(self._sweep_orphans()))
+
+    def _reset(self) -> None:
+        """Drop everything; the catalog goes first, so a crash half-way leaves orphan vectors only."""
+        with self._catalog.transaction() as write:
+            for source in self._catalog.documents():
+                write.remove_document(source)
+        self._dense.reset()
+        self._keyword.clear()
+
+    def _sweep_orphans(self) -> set[str]:
         """Delete vectors no committed passage owns; return the sources missing some vector.
 
-        Both are left by a crash; the sources must be indexed again. Listing every vector id is
-        the slow part of a no-op ingest; it is skipped when the last writer finished cleanly and
-        the counts agree.
+        Listing every vector id is the slow part of a no-op ingest; it is skipped when the last
+        writer finished cleanly and the counts agree.
         """
-        committed = self.catalog.passage_ids(dense_only=True)
-        if self._clean_before and self.dense.count() == len(committed):
+        committed = self._catalog.passage_ids(dense_only=True)
+        if self._clean_before and self._dense.count() == len(committed):
             return set()
-        stored = self.dense.ids()
-        self.dense.delete(sorted(stored - committed))
+        stored = self._dense.ids()
+        self._dense.delete(sorted(stored - committed))
         missing = committed - stored
         if not missing:
             return set()
-        return {row.passage.source for row in self.catalog.passages_by_id(missing).values()}
+        return {row.passage.source for row in self._catalog.passages_by_id(missing).values()}
 
-    def copy_vectors(self, new_ids: dict[str, str], source: str) -> None:
-        """Store the vectors under ``new_ids``' keys again under its values, now for ``source``."""
-        dense = self.dense_as_opened()
-        assert isinstance(dense, _SyncedDenseStore)
-        dense.copy(new_ids, source)
+    def write(self, documents: Sequence[tuple[DocumentRecord, Sequence[Passage]]]) -> int:
+        """Add or replace documents with their passages; return how many passages were embedded.
 
-    @contextmanager
-    def writer_lock(self, wait: bool = True) -> Iterator[None]:
-        """Serialise writers across processes: two ingests never interleave."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.data_dir / "ingest.lock", "a+") as handle:
-            flags = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
-            try:
-                fcntl.flock(handle, flags)
-            except BlockingIOError as e:
-                raise StoreError(f"another ingest is running on {self.data_dir}") from e
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
-            try:
-                with self._dense_lock:
-                    self.sync_dense()  # another process may have written while we waited
-                    self._writing += 1
-                # "dirty" until this writer finishes: a crash in between makes the next one sweep
-                self._clean_before = self.catalog.get_meta("writer") == "finished"
-                self.catalog.set_meta("writer", "dirty")
-                try:
-                    yield
-                    self.catalog.set_meta("writer", "finished")
-                finally:
-                    with self._dense_lock:
-                        self._writing -= 1
-                        self._dense_version = self.catalog.version
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        Vectors first, then one catalog transaction for all of them, then the vectors of the
+        replaced passages go.
+        """
+        rows_by_doc: list[tuple[DocumentRecord, list[StoredPassage]]] = []
+        ids: list[str] = []
+        texts: list[str] = []
+        metas: list[dict[str, str | int]] = []
+        for record, passages in documents:
+            rows = []
+            for order, passage in enumerate(passages):
+                dense = self.settings.embed_question_parts or passage.kind not in _QA_KEYWORD_ONLY
+                answer_id = passage.extra.get("answer_id")
+                rows.append(StoredPassage(passage, passage.passage_id, order, dense,
+                                          str(answer_id) if answer_id else None))
+                if dense:
+                    ids.append(passage.passage_id)
+                    texts.append(passage.embed_text)
+                    metas.append({"source": passage.source, "kind": passage.kind})
+            rows_by_doc.append((record, rows))
+        self._dense.add(ids, texts, metas)
+        stale: list[str] = []
+        with self._catalog.transaction() as write:
+            for record, rows in rows_by_doc:
+                old = self._catalog.passage_ids(record.source)  # empty for a new document
+                stale += sorted(old - {r.passage_id for r in rows})
+                write.replace_document(record, rows)
+        self._dense.delete(stale)
+        return len(ids)
+
+    def rename(self, old: str, new: str, mtime: float) -> None:
+        """Re-point a moved document without embedding it.
+
+        Ids hash the path, so its vectors are stored again under the new ids, then the catalog
+        moves, then the old vectors go (the order of ``write``: a crash leaves only orphans).
+        """
+        rows = self._catalog.passages_of(old)
+        new_ids = {r.passage_id: replace(r.passage, source=new).passage_id for r in rows}
+        dense = {r.passage_id: new_ids[r.passage_id] for r in rows if r.dense}
+        self._dense.copy(dense, new)
+        with self._catalog.transaction() as write:
+            write.move_document(old, new, mtime, new_ids)
+        self._dense.delete(sorted(dense))
+
+    def remove(self, sources: Sequence[str]) -> int:
+        """Forget documents (catalog first, then their vectors); return how many were indexed."""
+        known = self._catalog.documents()
+        present = [s for s in sources if s in known]
+        if not present:
+            return 0
+        ids = [i for s in present for i in self._catalog.passage_ids(s)]
+        with self._catalog.transaction() as write:
+            for source in present:
+                write.remove_document(source)
+        self._dense.delete(ids)
+        return len(present)
+
+    def set_dates(self, dates: Mapping[str, str | None]) -> None:
+        """Record the dates documents state (their metadata read again), in one transaction."""
+        if dates:
+            with self._catalog.transaction() as write:
+                write.set_dates(dates)
+
+    def set_folders(self, folders: Mapping[str, Sequence[str]]) -> None:
+        """Record the folders documents were ingested from, with their exclude patterns."""
+        self._catalog.set_meta(_FOLDERS, json.dumps({f: list(p) for f, p in sorted(folders.items())}))
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a value with the index (visible to every process at once)."""
+        self._catalog.set_meta(key, value)
+
+    def record_run(self, started_at: float, seconds: float, report: dict[str, object]) -> None:
+        """Append one ingest run, with the settings it ran with, to the history."""
+        self._catalog.record_run(started_at, seconds, report, asdict(self.settings))
 
     def close(self) -> None:
-        """Release the catalog connection."""
-        self.catalog.close()
-
-
-class _SyncedDenseStore(DenseStore):
-    """A DenseStore whose search re-reads Chroma once when its in-memory view is stale.
-
-    Another process may write vectors between two catalog commits, where the version check
-    cannot tell.
-    """
-
-    def __init__(self, owner: PassageIndex, *args: Any) -> None:
-        super().__init__(*args)
-        self._owner = owner
-
-    def copy(self, new_ids: dict[str, str], source: str) -> None:
-        """Upsert the stored vectors of ``new_ids``' keys under its values, for ``source``."""
-        old = list(new_ids)
-        for at in range(0, len(old), 5000):
-            got = self._collection.get(ids=old[at:at + 5000],
-                                       include=["embeddings", "documents", "metadatas"])
-            if len(got["ids"]) != len(old[at:at + 5000]):
-                missing = sorted(set(old[at:at + 5000]) - set(got["ids"]))
-                raise StoreError(f"{len(missing)} vectors of {source} are missing from Chroma "
-                                 f"(e.g. {missing[0]}); run `vraagbaak ingest` again to re-index it")
-            metas = [{**(m or {}), "source": source} for m in got["metadatas"] or []]
-            self.add_vectors([new_ids[i] for i in got["ids"]], list(got["documents"] or []),
-                             [list(map(float, v)) for v in got["embeddings"]],  # type: ignore[union-attr]
-                             metas)  # type: ignore[arg-type]
-
-    def search(self, vector: list[float], k: int, sources: list[str] | None = None) -> list[DenseHit]:
-        """As ``DenseStore.search``; on a stale in-memory index, re-open and search once more."""
-        try:
-            return super().search(vector, k, sources)
-        except (InternalError, NotFoundError):
-            if self._owner._writing or self._owner._chroma_config.host is not None:
-                raise
-            self._owner.sync_dense(force=True)
-            return self._owner.dense_as_opened().search(vector, k, sources)
+        """Release the catalog's connections."""
+        self._catalog.close()

@@ -52,10 +52,10 @@ class KeywordHit:
 class KeywordIndex:
     """BM25 over every catalog passage (context + text), refreshed when the catalog changes."""
 
-    def __init__(self, directory: Path, catalog: Catalog) -> None:
+    def __init__(self, directory: Path, catalog: Catalog, tokenize: Tokenizer) -> None:
         self.directory = directory
         self.catalog = catalog
-        self.tokenize = Tokenizer()
+        self.tokenize = tokenize
         self._lock = threading.Lock()
         self._version = -1
         # ids, each passage's source code, the source codes and BM25 are swapped as one tuple: a
@@ -117,6 +117,12 @@ class KeywordIndex:
         code_of: dict[str, int] = {}
         codes = np.array([code_of.setdefault(s, len(code_of)) for s in sources], dtype=np.int32)
         self._state = (ids, codes, code_of, bm25)
+
+    def clear(self) -> None:
+        """Forget the saved index (the index is being rebuilt from nothing)."""
+        with self._lock:
+            self._file.unlink(missing_ok=True)
+            self._version = -1
 
     @property
     def ids(self) -> list[str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from chromadb.api import ClientAPI
+from langchain_core.embeddings import Embeddings
+
 from assistant.answer import Answerer, ExtractiveAnswerer, LLMAnswerer
 from assistant.assistant import Assistant
 from assistant.citations import CitationChecker
@@ -15,8 +18,10 @@ from assistant.settings import Settings
 from ingest.chunking import Chunker, ChunkingConfig
 from ingest.pipeline import Ingestor
 from values.text import Tokenizer
-from vectorstore.chroma import ChromaConfig
+from vectorstore.chroma import ChromaConfig, DenseStore, open_client
 from vectorstore.index import IndexSettings, PassageIndex
+from vectorstore.keyword import KeywordIndex
+from vectorstore.sqlite_catalog import SqliteCatalog
 
 
 def make_answerer(settings: Settings, tokenizer: Tokenizer) -> Answerer:
@@ -41,25 +46,45 @@ def refusal_overrides(settings: Settings) -> dict[str, float | None]:
             "lexical_only": settings.refuse_lexical_only}
 
 
-def build_assistant(settings: Settings) -> Assistant:
-    """Build embedder → index → retriever → answerer → assistant from ``settings``."""
-    raw = make_embedder(settings.embedder, settings.embed_batch_size, settings.embed_threads)
-    dimension = embedder_dimension(raw)
-    embedder = cached(raw, settings.embedder, settings.cache_dir)
-    chroma = ChromaConfig(collection=settings.collection, path=settings.data_dir / "chroma",
+def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokenizer: Tokenizer,
+                chroma_client: ClientAPI | None = None) -> PassageIndex:
+    """Catalog, Chroma leg and keyword leg of the data dir (or the Chroma server) in ``settings``.
+
+    An injected ``chroma_client`` is used as it is (never re-opened); otherwise the client is
+    opened from settings, and an embedded one re-opened when another process writes.
+    """
+    config = ChromaConfig(collection=settings.collection, path=settings.data_dir / "chroma",
                           host=settings.chroma_host, port=settings.chroma_port, ssl=settings.chroma_ssl)
     index_settings = IndexSettings(
         embedder=settings.embedder, dimension=dimension, chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap, structure=settings.structure,
         embed_question_parts=settings.embed_question_parts)
-    index = PassageIndex(settings.data_dir, chroma, embedder, index_settings)
+    catalog = SqliteCatalog(settings.data_dir / "catalog.sqlite3")
+    connect = (lambda: chroma_client) if chroma_client is not None else (lambda: open_client(config))
+    embedded = chroma_client is None and config.host is None
+    dense = DenseStore(connect, config.collection, embedder, settings.embedder, dimension, embedded=embedded)
+    keyword = KeywordIndex(settings.data_dir / "keyword", catalog, tokenizer)
+    return PassageIndex(catalog, dense, keyword, index_settings, location=str(settings.data_dir.resolve()))
+
+
+def build_assistant(settings: Settings, *, embedder: Embeddings | None = None, answerer: Answerer | None = None,
+                    chroma_client: ClientAPI | None = None) -> Assistant:
+    """Build embedder → index → retriever → answerer → assistant from ``settings``.
+
+    ``embedder``, ``answerer`` and ``chroma_client`` replace the ones settings name (a model
+    loaded once for several assistants, a Chroma server's client, a stand-in in tests).
+    """
+    raw = embedder or make_embedder(settings.embedder, settings.embed_batch_size, settings.embed_threads)
+    dimension = embedder_dimension(raw)
+    cached_embedder = cached(raw, settings.embedder, settings.cache_dir)
+    tokenizer = Tokenizer()
+    index = build_index(settings, cached_embedder, dimension, tokenizer, chroma_client)
     weights = FusionWeights(dense=settings.dense_weight, keyword=settings.keyword_weight,
                             rrf_k=settings.rrf_k, candidates=settings.candidates,
                             known_power=settings.keyword_known_power)
-    retriever = HybridRetriever(index=index, weights=weights, k=settings.top_k)
-    tokenizer = index.keyword.tokenize
+    retriever = HybridRetriever(index, cached_embedder, weights, settings.top_k)
     chunker = Chunker(ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.structure))
-    answerer = make_answerer(settings, tokenizer)
+    answerer = answerer or make_answerer(settings, tokenizer)
     return Assistant(
         index, retriever, answerer, CitationChecker(tokenizer),
         Ingestor(index, chunker, settings.exclude),
