@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.sentences import is_abbreviation
-from values.text import Tokenizer
+from values.text import Tokenizer, squash
 
 MARKER = re.compile(r"\[(\d{1,2})\]")
 _MARKER_LIST = re.compile(r"\[(\d{1,2}(?:\s*[,;]\s*\d{1,2})+)\]")
@@ -112,7 +112,7 @@ class CitationChecker:
 
     def _check_sentence(self, raw: str, passages: list[str], *, new_line: bool) -> CheckedSentence:
         markers = list(dict.fromkeys(int(n) for n in MARKER.findall(raw)))
-        bare = _SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(MARKER.sub(" ", raw).split()))
+        bare = _SPACE_BEFORE_PUNCT.sub(r"\1", squash(MARKER.sub(" ", raw)))
         claim = bool(self.tokenize(bare))
         in_range = [n for n in markers if 1 <= n <= len(passages)]
         dropped = tuple(n for n in markers if n not in in_range)

@@ -19,7 +19,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from assistant.citations import MARKER
 from assistant.llm import ChatModel
 from values.errors import AnswerBackendError
-from values.text import Tokenizer
+from values.text import Tokenizer, shorten
 
 History = Sequence[tuple[str, str]]
 """Earlier turns, oldest first: (question as asked, answer as shown)."""
@@ -151,7 +151,7 @@ class LLMRewriter:
         lines = []
         for asked, answered in turns:
             lines.append(f"User: {asked}")
-            lines.append(f"Assistant: {_shorten(MARKER.sub('', answered), 300)}")
+            lines.append(f"Assistant: {shorten(MARKER.sub('', answered), 300)}")
         lines.append(f"\nLast question: {question}\nRewritten question:")
         return [SystemMessage(REWRITE_SYSTEM), HumanMessage("\n".join(lines))]
 
@@ -161,8 +161,3 @@ def _clean(reply: str) -> str:
     line = re.sub(r"^\s*(?:rewritten question|standalone question|herschreven vraag|vraag)\s*:\s*", "",
                   line, flags=re.IGNORECASE)
     return line.strip().strip("\"'“”").strip()
-
-
-def _shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
