@@ -29,7 +29,7 @@ class E5SmallEmbeddings(Embeddings):
 
     dimension = 384
 
-    def __init__(self, batch_size: int = 16, threads: int | None = None) -> None:
+    def __init__(self, batch_size: int, threads: int | None) -> None:
         self.batch_size = batch_size
         self.threads = threads
         self._model: Any = None
@@ -72,7 +72,7 @@ class E5SmallEmbeddings(Embeddings):
 class SentenceTransformerEmbeddings(Embeddings):
     """Any sentence-transformers model by name or path (the model loads on first use)."""
 
-    def __init__(self, model: str, batch_size: int = 32) -> None:
+    def __init__(self, model: str, batch_size: int) -> None:
         self.model_name = model
         self.batch_size = batch_size
         self._model: Any = None
@@ -106,7 +106,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
 
-def make_embedder(name: str, batch_size: int = 16, threads: int | None = None) -> Embeddings:
+def make_embedder(name: str, batch_size: int, threads: int | None) -> Embeddings:
     """The embedder called ``name`` in settings: 'e5-small' or 'sentence-transformers:<model>'."""
     if name == "e5-small":
         return E5SmallEmbeddings(batch_size=batch_size, threads=threads)

@@ -37,7 +37,7 @@ Rules:
 class PromptBuilder:
     """Builds the chat messages for one grounded question."""
 
-    def __init__(self, max_passage_chars: int = 6000) -> None:
+    def __init__(self, max_passage_chars: int) -> None:
         self.max_passage_chars = max_passage_chars
 
     def messages(self, question: str, hits: list[Hit], language: str) -> list[BaseMessage]:

@@ -23,11 +23,11 @@ _CONTEXT_QUESTION_CHARS = 700
 
 @dataclass(frozen=True)
 class ChunkingConfig:
-    """How big passages are; part of the index's recorded settings."""
+    """How big passages are; part of the index's recorded settings (defaults: ``Settings``)."""
 
-    chunk_size: int = 1200
-    chunk_overlap: int = 150
-    structure: bool = True
+    chunk_size: int
+    chunk_overlap: int
+    structure: bool
 
 
 class Chunker:
