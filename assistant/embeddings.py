@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from langchain_classic.embeddings import CacheBackedEmbeddings
-from langchain_classic.storage import LocalFileStore
+from langchain_classic.storage import InvalidKeyException
 from langchain_core.embeddings import Embeddings
+from langchain_core.stores import ByteStore
 
 from values.errors import ConfigError
+from values.files import atomic_write
 
 _ST_PREFIX = "sentence-transformers:"
+_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
 class E5SmallEmbeddings(Embeddings):
@@ -25,7 +29,7 @@ class E5SmallEmbeddings(Embeddings):
 
     dimension = 384
 
-    def __init__(self, batch_size: int = 16, threads: int | None = None) -> None:
+    def __init__(self, batch_size: int, threads: int | None) -> None:
         self.batch_size = batch_size
         self.threads = threads
         self._model: Any = None
@@ -68,7 +72,7 @@ class E5SmallEmbeddings(Embeddings):
 class SentenceTransformerEmbeddings(Embeddings):
     """Any sentence-transformers model by name or path (the model loads on first use)."""
 
-    def __init__(self, model: str, batch_size: int = 32) -> None:
+    def __init__(self, model: str, batch_size: int) -> None:
         self.model_name = model
         self.batch_size = batch_size
         self._model: Any = None
@@ -102,7 +106,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
 
-def make_embedder(name: str, batch_size: int = 16, threads: int | None = None) -> Embeddings:
+def make_embedder(name: str, batch_size: int, threads: int | None) -> Embeddings:
     """The embedder called ``name`` in settings: 'e5-small' or 'sentence-transformers:<model>'."""
     if name == "e5-small":
         return E5SmallEmbeddings(batch_size=batch_size, threads=threads)
@@ -119,27 +123,57 @@ def embedder_dimension(embedder: Embeddings) -> int:
     return len(embedder.embed_query("dimension"))
 
 
-class AtomicFileStore(LocalFileStore):
-    """LocalFileStore whose writes are atomic (write a temp file, then rename).
+class FolderByteStore(ByteStore):
+    """A ``ByteStore`` of one file per key in a flat folder; writes are atomic (``values.files.atomic_write``).
 
-    An ingest killed mid-write leaves no truncated entry that every later ingest of that text
-    would fail to read.
+    Written here rather than on LangChain's ``LocalFileStore`` because that one writes in place (an
+    ingest killed mid-write leaves a truncated entry that every later ingest of that text fails to
+    read) and offers no public way to reach a key's path. Keys are checked as ``LocalFileStore``
+    checks them (letters, digits, ``_.-``), and without ``/`` no key can leave the folder; the files
+    are named like ``LocalFileStore``'s, so an existing cache stays valid.
     """
 
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).absolute()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The value of each key, None where there is none."""
+        out: list[bytes | None] = []
+        for key in keys:
+            try:
+                out.append(self._path(key).read_bytes())
+            except FileNotFoundError:
+                out.append(None)
+        return out
+
     def mset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
-        """Write each value to a temp file beside its key, then rename it into place."""
+        """Write each value atomically under its key."""
         for key, value in key_value_pairs:
-            path = self._get_full_path(key)
-            self._mkdir_for_store(path.parent)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_bytes(value)
-            os.replace(tmp, path)
+            atomic_write(self._path(key), value)
+
+    def mdelete(self, keys: Sequence[str]) -> None:
+        """Remove the given keys (missing ones are ignored)."""
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)
+
+    def yield_keys(self, *, prefix: str | None = None) -> Iterator[str]:
+        """Every key, or those starting with ``prefix``; writes in flight are not keys."""
+        for file in self.root.iterdir():
+            name = file.name
+            if _KEY.fullmatch(name) and not name.endswith(".tmp") and name.startswith(prefix or ""):
+                yield name
+
+    def _path(self, key: str) -> Path:
+        if not _KEY.fullmatch(key) or key in (".", "..") or key.endswith(".tmp"):
+            raise InvalidKeyException(f"invalid cache key {key!r}: use letters, digits and _ . - only "
+                                      "(a key ending in .tmp is reserved for writes in flight)")
+        return self.root / key
 
 
 def cached(embedder: Embeddings, name: str, cache_dir: Path) -> Embeddings:
     """Wrap ``embedder`` so that no passage text is embedded twice (cache keyed by sha256 of text)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    store = AtomicFileStore(str(cache_dir))
+    store = FolderByteStore(cache_dir)
     namespace = name.replace("/", "_").replace(":", "_") + "-"
     return CacheBackedEmbeddings.from_bytes_store(
         embedder, store, namespace=namespace, batch_size=256, key_encoder="sha256"

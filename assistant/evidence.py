@@ -48,6 +48,10 @@ _NUMBER = re.compile(
     r"voorjaar|najaar|zomer|winter|spring|summer|autumn|jaarlijks|maandelijks|wekelijks|dagelijks|"
     r"yearly|monthly|weekly|daily)\b", re.I)
 _RANK_PRIOR = (1.0, 0.7, 0.55)
+_PASSAGES = 3  # the top hits whose sentences are read
+_PER_PASSAGE = 4  # sentences per passage that are embedded and scored
+_MAX_SENTENCES = 3  # sentences an extractive answer quotes at most
+_MAX_CHARS = 700  # … and their characters together
 
 
 @dataclass(frozen=True)
@@ -107,14 +111,9 @@ class _Candidate:
 class EvidenceReader:
     """Scores the sentences of the top hits and chooses the answering ones."""
 
-    def __init__(self, tokenize: Tokenize, embedder: Embeddings | None, *, passages: int = 3,
-                 max_sentences: int = 3, max_chars: int = 700, per_passage: int = 4) -> None:
+    def __init__(self, tokenize: Tokenize, embedder: Embeddings | None) -> None:
         self.tokenize = tokenize
         self.embedder = embedder
-        self.passages = passages
-        self.max_sentences = max_sentences
-        self.max_chars = max_chars
-        self.per_passage = per_passage
         self._vectors: OrderedDict[str, list[float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -125,7 +124,7 @@ class EvidenceReader:
         ``passage_similarity`` is the dense leg's best match (default: the best of ``hits``).
         """
         terms = question_terms(query, self.tokenize)
-        top = list(hits[:self.passages])
+        top = list(hits[:_PASSAGES])
         passage_tokens = _with_bare_words({t for h in top for t in self.tokenize(h.passage.embed_text)})
         candidates = self._candidates(terms, top)
         asked = own_question or query
@@ -155,7 +154,7 @@ class EvidenceReader:
             number_found=any(_NUMBER.search(c.seg.words) for c in chosen), content=bool(tokens))
 
     def _candidates(self, terms: list[Term], top: list[Hit]) -> list[_Candidate]:
-        """Whole sentences with content words; per passage the ``per_passage`` sharing most words.
+        """Whole sentences with content words; per passage the ``_PER_PASSAGE`` sharing most words.
 
         Embedding every sentence of long passages would cost more than the retrieval itself; the
         sentences that share none of the question's words rarely win (ties go to the first ones).
@@ -173,7 +172,7 @@ class EvidenceReader:
                 mine.append(_Candidate(rank, order, seg, tokens, coverage(terms, tokens),
                                        coverage(terms, tokens | context)))
             mine.sort(key=lambda c: (-c.lexical, c.order))
-            out += sorted(mine[:self.per_passage], key=lambda c: c.order)
+            out += sorted(mine[:_PER_PASSAGE], key=lambda c: c.order)
         return out
 
     def _score(self, query: str, candidates: list[_Candidate], query_vector: Sequence[float] | None,
@@ -202,9 +201,9 @@ class EvidenceReader:
                 covered |= follower.tokens
                 used += len(follower.seg.words)
         for c in sorted(candidates, key=lambda c: -c.score):
-            if len(chosen) >= self.max_sentences or c.score < 0.7 * best.score:
+            if len(chosen) >= _MAX_SENTENCES or c.score < 0.7 * best.score:
                 break
-            if c in chosen or top[c.rank].passage.source != source or used + len(c.seg.words) > self.max_chars:
+            if c in chosen or top[c.rank].passage.source != source or used + len(c.seg.words) > _MAX_CHARS:
                 continue
             gain = sum(t.weight for t in terms if any(s in c.tokens for s in t.stems)
                        and not any(s in covered for s in t.stems)) / total

@@ -19,7 +19,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from assistant.citations import MARKER
 from assistant.llm import ChatModel
 from values.errors import AnswerBackendError
-from values.text import Tokenizer
+from values.text import Tokenizer, shorten
 
 History = Sequence[tuple[str, str]]
 """Earlier turns, oldest first: (question as asked, answer as shown)."""
@@ -40,6 +40,7 @@ _YEAR = re.compile(r"^(?:19|20)\d\d$")
 _MIN_CONTENT_WORDS = 4
 _WEAK_BELOW = 6
 _TURNS = 4
+_MAX_REWRITE_CHARS = 600  # a longer reply is the model answering, not rewriting
 
 
 class Rewriter(Protocol):
@@ -126,10 +127,9 @@ Reply with the rewritten question only, on one line."""
 class LLMRewriter:
     """Rewrites follow-ups with the configured chat model; the rules stand in when it fails."""
 
-    def __init__(self, model: ChatModel, rules: RuleRewriter, max_chars: int = 600) -> None:
+    def __init__(self, model: ChatModel, rules: RuleRewriter) -> None:
         self.model = model
         self.rules = rules
-        self.max_chars = max_chars
 
     def rewrite(self, question: str, history: History | None) -> str:
         """The model's standalone question, or the rule-based one if the model fails or rambles."""
@@ -142,7 +142,7 @@ class LLMRewriter:
             # the answer call that follows reports the backend's failure; retrieval still gets a query
             return self.rules.rewrite(question, turns)
         rewritten = _clean(reply)
-        if not rewritten or len(rewritten) > self.max_chars or not self.rules.tokenize(rewritten):
+        if not rewritten or len(rewritten) > _MAX_REWRITE_CHARS or not self.rules.tokenize(rewritten):
             return self.rules.rewrite(question, turns)
         return rewritten
 
@@ -151,7 +151,7 @@ class LLMRewriter:
         lines = []
         for asked, answered in turns:
             lines.append(f"User: {asked}")
-            lines.append(f"Assistant: {_shorten(MARKER.sub('', answered), 300)}")
+            lines.append(f"Assistant: {shorten(MARKER.sub('', answered), 300)}")
         lines.append(f"\nLast question: {question}\nRewritten question:")
         return [SystemMessage(REWRITE_SYSTEM), HumanMessage("\n".join(lines))]
 
@@ -161,8 +161,3 @@ def _clean(reply: str) -> str:
     line = re.sub(r"^\s*(?:rewritten question|standalone question|herschreven vraag|vraag)\s*:\s*", "",
                   line, flags=re.IGNORECASE)
     return line.strip().strip("\"'“”").strip()
-
-
-def _shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"

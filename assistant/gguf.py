@@ -23,7 +23,7 @@ _READY_SECONDS = 120.0
 class GGUFServer:
     """One GGUF model behind a loopback llama.cpp server, started lazily."""
 
-    def __init__(self, path: Path, *, threads: int = 1, context: int = 4096) -> None:
+    def __init__(self, path: Path, *, threads: int, context: int) -> None:
         self.path = path
         self.threads = threads
         self.context = context

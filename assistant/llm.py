@@ -21,6 +21,7 @@ from langchain_core.messages import BaseMessage
 from assistant.gguf import GGUFServer
 from assistant.settings import Settings
 from values.errors import AnswerBackendError, ConfigError
+from values.text import squash
 
 OLLAMA_URL = "http://127.0.0.1:11434"
 NO_API_KEY = "not-needed"
@@ -201,4 +202,4 @@ def _cause(e: BaseException) -> str:
 
 
 def _short(e: BaseException) -> str:
-    return " ".join(str(e).split())[:300] or type(e).__name__
+    return squash(str(e))[:300] or type(e).__name__

@@ -14,6 +14,7 @@ from pathlib import Path
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.retrieval import Hit
+from values.text import cut
 
 LANGUAGE_LINES = {
     "nl": "Write the answer in Dutch. Antwoord in het Nederlands.",
@@ -36,7 +37,7 @@ Rules:
 class PromptBuilder:
     """Builds the chat messages for one grounded question."""
 
-    def __init__(self, max_passage_chars: int = 6000) -> None:
+    def __init__(self, max_passage_chars: int) -> None:
         self.max_passage_chars = max_passage_chars
 
     def messages(self, question: str, hits: list[Hit], language: str) -> list[BaseMessage]:
@@ -56,7 +57,7 @@ class PromptBuilder:
             section = hit.to_json().get("section")
             if section:
                 attrs += f' section="{_attr(str(section))}"'
-            parts.append(f"<passage {attrs}>\n{neutralise(_cut(p.text, share))}\n</passage>")
+            parts.append(f"<passage {attrs}>\n{neutralise(cut(p.text, share))}\n</passage>")
         parts.append("</passages>")
         parts.append(f"\nQuestion: {neutralise(question)}")
         return "\n".join(parts)
@@ -74,9 +75,3 @@ def context_chars(context_tokens: int, max_tokens: int) -> int:
 
 def _attr(value: str) -> str:
     return html.escape(value, quote=True)
-
-
-def _cut(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0] + " …"

@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from values.text import squash
+
 _LINE = re.compile(r"[^\n]*")
 _TERMINAL = re.compile(r"[.!?…:;][\"'”’»)\]]*\s*$")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")
@@ -204,4 +206,4 @@ def _segment(text: str, start: int, end: int) -> Segment:
 def _reader(raw: str) -> str:
     r"""The span on one line: hyphenation joined ("ver-\nvolg" → "vervolg"), "[6]" dropped, spaces squashed."""
     joined = re.sub(r"(\w)-\s*\n\s*(?=[a-zà-ÿ])", r"\1", raw)
-    return " ".join(_FOOTNOTE.sub("", joined).split())
+    return squash(_FOOTNOTE.sub("", joined))

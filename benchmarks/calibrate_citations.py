@@ -45,6 +45,7 @@ import statistics
 from pathlib import Path
 
 from assistant.citations import CitationChecker, sentences
+from assistant.settings import Settings
 from ingest.chunking import Chunker, ChunkingConfig
 from ingest.loaders import load
 from values.passage import Passage
@@ -66,7 +67,8 @@ def main() -> None:
     records = [json.loads(line) for line in args.dev.read_text(encoding="utf-8").splitlines() if line.strip()]
     tokenizer = Tokenizer()
     checker = CitationChecker(tokenizer)
-    chunker = Chunker(ChunkingConfig())
+    settings = Settings()
+    chunker = Chunker(ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.structure))
     rng = random.Random(args.seed)
 
     passages: dict[str, list[Passage]] = {}

@@ -60,7 +60,7 @@ def dense_texts(a: Assistant, sources: list[str] | None = None) -> list[str]:
 
 
 def raw_embed_seconds(settings: Settings, texts: list[str]) -> float:
-    embedder = make_embedder(settings.embedder, settings.embed_batch_size)
+    embedder = make_embedder(settings.embedder, settings.embed_batch_size, settings.embed_threads)
     embedder.embed_documents(["warm-up"])  # model loading is not embedding time
     started = time.perf_counter()
     for at in range(0, len(texts), CACHE_BATCH):

@@ -15,6 +15,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from ingest.loaders import LoadedDocument
 from ingest.structure import QAStructure, find_qa
 from values.passage import Passage
+from values.text import cut, squash
 
 _SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " "]
 _CONTEXT_QUESTION_CHARS = 700
@@ -22,11 +23,11 @@ _CONTEXT_QUESTION_CHARS = 700
 
 @dataclass(frozen=True)
 class ChunkingConfig:
-    """How big passages are; part of the index's recorded settings."""
+    """How big passages are; part of the index's recorded settings (defaults: ``Settings``)."""
 
-    chunk_size: int = 1200
-    chunk_overlap: int = 150
-    structure: bool = True
+    chunk_size: int
+    chunk_overlap: int
+    structure: bool
 
 
 class Chunker:
@@ -53,7 +54,7 @@ class Chunker:
         text, title = doc.text, doc.title
         out: list[Passage] = []
         out += self._pieces(doc, 0, qa.header_end, kind="header", section="header", context="")
-        question_text = _squash(text[qa.question.start:qa.question.end])
+        question_text = squash(text[qa.question.start:qa.question.end])
         paired: set[int] = set()
         answers: list[Passage] = []
         answer = qa.answer
@@ -64,7 +65,7 @@ class Chunker:
         for item in answer.items:
             questions = qa.question_for(item)
             paired.update(q.first for q in questions)
-            asked = " ".join(_squash(text[q.start:q.end]) for q in questions) or question_text
+            asked = " ".join(squash(text[q.start:q.end]) for q in questions) or question_text
             answers += self._pieces(
                 doc, item.start, item.end, kind="answer", section="ANTWOORD", item=item.label,
                 context=_context(title, f"Vraag {item.label}", asked),
@@ -138,12 +139,9 @@ def _merge_stub(spans: list[tuple[int, int]], shortest: int) -> list[tuple[int, 
 
 
 def _context(title: str, label: str, question: str) -> str:
-    """Title plus the (shortened) sub-question an answer passage answers."""
-    if len(question) > _CONTEXT_QUESTION_CHARS:
-        question = question[:_CONTEXT_QUESTION_CHARS].rsplit(" ", 1)[0] + " …"
+    """Title plus the (shortened) sub-question an answer passage answers.
+
+    ``question`` comes squashed; ``cut`` (not ``shorten``) keeps the stored context exactly as it was.
+    """
+    question = cut(question, _CONTEXT_QUESTION_CHARS)
     return f"{title}\n{label}: {question}" if question else title
-
-
-def _squash(text: str) -> str:
-    """Whitespace runs → one space (context only; passage text is never altered)."""
-    return " ".join(text.split())

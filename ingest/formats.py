@@ -37,6 +37,7 @@ from pypdf.errors import DeprecationError, PyPdfError
 
 from ingest.metadata import declared_date
 from values.errors import IngestError
+from values.text import squash
 
 RawHeading = tuple[int, int, int, str]
 
@@ -105,10 +106,6 @@ def newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _squash(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _assemble(lines: Iterable[tuple[str, int | None]]) -> tuple[str, tuple[RawHeading, ...]]:
     """Join ``(line, heading level or None)`` pairs into text, recording each heading's span."""
     parts: list[str] = []
@@ -144,7 +141,7 @@ def extract_pdf(path: Path, data: bytes) -> Extracted:
     for page in pages:
         starts.append(pos)
         pos += len(page) + 2
-    return Extracted("\n\n".join(pages), _squash(str(title)), page_starts=tuple(starts), date=created)
+    return Extracted("\n\n".join(pages), squash(str(title)), page_starts=tuple(starts), date=created)
 
 
 def _decrypt(path: Path, reader: PdfReader) -> None:
@@ -166,7 +163,7 @@ def extract_docx(path: Path, data: bytes) -> Extracted:
     except _DOCX_ERRORS as e:
         raise IngestError(f"{path}: corrupt DOCX ({type(e).__name__}: {e})") from e
     text, headings = _assemble(lines)
-    return Extracted(text, _squash(title) or (headings[0][3] if headings else ""), headings, date=created)
+    return Extracted(text, squash(title) or (headings[0][3] if headings else ""), headings, date=created)
 
 
 def _docx_lines(blocks: Iterable[Paragraph | Table]) -> Iterator[tuple[str, int | None]]:
@@ -178,12 +175,12 @@ def _docx_lines(blocks: Iterable[Paragraph | Table]) -> Iterator[tuple[str, int 
                 for cell in row.cells:  # a merged cell is repeated once per grid column it spans
                     if not any(cell._tc is tc for tc in seen):
                         seen.append(cell._tc)
-                        cells.append(_squash(cell.text))
+                        cells.append(squash(cell.text))
                 if any(cells):
                     yield " | ".join(cells), None
             continue
         level = _docx_level(block)
-        text = _squash(block.text) if level else newlines(block.text).strip()
+        text = squash(block.text) if level else newlines(block.text).strip()
         if text:
             yield text, level
 
@@ -201,7 +198,7 @@ def extract_html(path: Path, markup: str) -> Extracted:
     try:
         soup = BeautifulSoup(markup, "html.parser")
         title_tag = soup.find("title")
-        title = _squash(title_tag.get_text()) if title_tag else ""
+        title = squash(title_tag.get_text()) if title_tag else ""
         published = _html_date(soup)
         for tag in soup.find_all(_DROP):
             if not tag.decomposed:
@@ -242,7 +239,7 @@ def _inline(tag: Tag) -> str:
                 parts.append(" ")
         elif not isinstance(node, PreformattedString):  # skips comments, doctype, CDATA
             parts.append(str(node))
-    return _squash("".join(parts))
+    return squash("".join(parts))
 
 
 class _HtmlLines:
@@ -253,7 +250,7 @@ class _HtmlLines:
         self.buffer: list[str] = []
 
     def flush(self) -> None:
-        line = _squash("".join(self.buffer))
+        line = squash("".join(self.buffer))
         self.buffer.clear()
         if line:
             self.lines.append((line, None))

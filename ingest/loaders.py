@@ -11,16 +11,20 @@ Every offset in the index points into ``LoadedDocument.text``; what that text is
   :mod:`ingest.formats` (PDF pages are joined with ``"\n\n"``). For HTML, ``encoding`` is the
   codec the bytes were decoded with; for PDF and DOCX it is None.
 
-Markdown headings are ATX headings (``#`` to ``######``) outside fenced code blocks; their span
-``text[start:end]`` runs from the first ``#`` to the last non-blank character of the line. Plain
-text gets no headings here: structure detection happens later in the pipeline.
+Markdown headings are what CommonMark (markdown-it-py) calls headings at the top level: ATX
+(``#`` to ``######``) and setext (a title underlined with ``===`` or ``---``), never inside fenced
+code, a block quote, a list or a leading YAML front-matter block. The span ``text[start:end]`` of an
+ATX heading runs from the first ``#`` to the last non-blank character of its line; of a setext
+heading, over its title line(s) without the underline. Plain text gets no headings here:
+structure detection happens later in the pipeline.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from markdown_it import MarkdownIt
 
 from ingest import formats
 from ingest.metadata import text_date
@@ -32,13 +36,13 @@ _DOC_TYPES = {
     ".txt": "txt", ".md": "md", ".markdown": "md", ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html"
 }
 _MAX_TITLE = 200
-_ATX = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*")
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+# block structure only: a heading's title is its raw text, as written, so inline parsing is not needed
+_MARKDOWN = MarkdownIt("commonmark").disable("inline")
 
 
 @dataclass(frozen=True)
 class Heading:
-    """A heading found by the loader: ``text[start:end]`` is the heading line, ``level`` 1 is top."""
+    """A heading found by the loader: ``text[start:end]`` is its line (setext: title lines), ``level`` 1 is top."""
 
     start: int
     end: int
@@ -145,23 +149,33 @@ def _first_line(text: str) -> str:
 
 
 def _markdown_headings(text: str) -> tuple[Heading, ...]:
-    """ATX headings outside fenced code blocks; headings without a title are skipped."""
+    """The top-level ATX and setext headings CommonMark finds in ``text``; untitled ones are skipped."""
+    lines = text.split("\n")  # markdown-it counts lines the same way: "\n" only
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    tokens = _MARKDOWN.parse(_without_front_matter(lines))
     headings: list[Heading] = []
-    fence = ""
-    pos = 0
-    for line in text.split("\n"):
-        start, pos = pos, pos + len(line) + 1
-        if marker := _FENCE.match(line):
-            run = marker.group(1)
-            if not fence:
-                fence = run
-            elif run[0] == fence[0] and len(run) >= len(fence) and not line[marker.end() :].strip():
-                fence = ""
+    for opening, inline in zip(tokens, tokens[1:], strict=False):
+        if opening.type != "heading_open" or opening.level != 0 or opening.map is None:
+            continue  # a heading inside a block quote or a list item is no section of the document
+        title = " ".join(part.strip() for part in inline.content.split("\n"))
+        if not title:
             continue
-        if fence:
-            continue
-        match = _ATX.fullmatch(line)
-        if match and (title := (match.group(2) or "").strip()):
-            indent = len(line) - len(line.lstrip(" "))
-            headings.append(Heading(start + indent, start + len(line.rstrip()), len(match.group(1)), title))
+        first, after = opening.map
+        last = after - 2 if opening.markup in ("=", "-") else first  # setext: the underline is no part
+        start = starts[first] + len(lines[first]) - len(lines[first].lstrip(" "))
+        headings.append(Heading(start, starts[last] + len(lines[last].rstrip()), int(opening.tag[1:]), title))
     return tuple(headings)
+
+
+def _without_front_matter(lines: list[str]) -> str:
+    """The text with a leading YAML front-matter block blanked (its lines kept, so line numbers hold).
+
+    CommonMark would read ``---`` / ``title: x`` / ``---`` as a rule and a setext heading.
+    """
+    if lines and lines[0].rstrip() == "---":
+        end = next((i for i, line in enumerate(lines[1:], start=1) if line.rstrip() in ("---", "...")), None)
+        if end is not None:
+            return "\n".join([""] * (end + 1) + lines[end + 1:])
+    return "\n".join(lines)

@@ -1,13 +1,21 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from assistant.settings import Settings
 from ingest.chunking import Chunker, ChunkingConfig
 from ingest.loaders import load
 from ingest.structure import find_qa, numbered_items
 from tests.conftest import SAMPLES, SEED
 
 CHAMBER = sorted((SAMPLES / "bekamer-2017").glob("*.txt"))
+
+
+def config(**changes: Any) -> ChunkingConfig:
+    """The chunking the default settings give, with ``changes``."""
+    s = Settings(**changes)
+    return ChunkingConfig(s.chunk_size, s.chunk_overlap, s.structure)
 
 
 def test_numbered_run_skips_numbers_that_break_it() -> None:
@@ -32,7 +40,7 @@ def test_document_without_answer_marker_has_no_qa_structure() -> None:
 @pytest.mark.parametrize("path", [SEED, *CHAMBER[:15]], ids=lambda p: p.name)
 def test_every_passage_is_the_exact_source_span(path: Path) -> None:
     doc = load(path)
-    passages = Chunker(ChunkingConfig()).split(doc)
+    passages = Chunker(config()).split(doc)
     assert passages
     for p in passages:
         assert doc.text[p.start:p.end] == p.text
@@ -45,7 +53,7 @@ def test_every_passage_is_the_exact_source_span(path: Path) -> None:
 
 def test_answer_passage_carries_its_sub_question_as_context() -> None:
     doc = load(SEED)
-    passages = Chunker(ChunkingConfig()).split(doc)
+    passages = Chunker(config()).split(doc)
     answer3 = next(p for p in passages if p.kind == "answer" and p.item == "3")
     assert "75.000 euro" in answer3.text
     assert "Vraag 3: 3. Wat is de budgettaire impact" in answer3.context
@@ -64,7 +72,7 @@ def test_long_items_split_at_sentence_or_line_bounds_with_overlap(tmp_path: Path
     path = tmp_path / "qa.txt"
     path.write_text(text, encoding="utf-8")
     doc = load(path)
-    passages = [p for p in Chunker(ChunkingConfig(chunk_size=400, chunk_overlap=80)).split(doc)
+    passages = [p for p in Chunker(config(chunk_size=400, chunk_overlap=80)).split(doc)
                 if p.item == "1"]
     assert len(passages) >= 6
     for a, b in zip(passages, passages[1:], strict=False):
@@ -78,7 +86,7 @@ def test_markdown_sections_become_passage_sections(tmp_path: Path) -> None:
     path.write_text("# Gids\n\nInleiding.\n\n## Installatie\n\nDraai make run.\n\n## Gebruik\n\nStel een vraag.\n",
                     encoding="utf-8")
     doc = load(path)
-    passages = Chunker(ChunkingConfig()).split(doc)
+    passages = Chunker(config()).split(doc)
     by_text = {p.text: p for p in passages}
     assert by_text["## Installatie\n\nDraai make run."].section == "Gids > Installatie"
     assert by_text["## Gebruik\n\nStel een vraag."].context == "Gids\nGids > Gebruik"
@@ -87,6 +95,6 @@ def test_markdown_sections_become_passage_sections(tmp_path: Path) -> None:
 
 def test_structure_off_gives_plain_sections() -> None:
     doc = load(SEED)
-    passages = Chunker(ChunkingConfig(structure=False)).split(doc)
+    passages = Chunker(config(structure=False)).split(doc)
     assert {p.kind for p in passages} == {"text"}
     assert all(doc.text[p.start:p.end] == p.text for p in passages)

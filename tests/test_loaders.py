@@ -164,6 +164,63 @@ def test_markdown_without_h1_takes_first_line_as_title(tmp_path: Path) -> None:
     assert doc.headings == (Heading(1, 22, 2, "Alleen niveau twee"),)
 
 
+SETEXT = """Handleiding
+===========
+
+Intro tekst, nog geen kop.
+
+Installatie op
+  twee regels
+--------------
+
+Tekst onder de kop.
+
+# Daarna een ATX-kop
+"""
+
+
+def test_markdown_setext_headings_span_their_title_lines(tmp_path: Path) -> None:
+    doc = load(write(tmp_path / "setext.md", SETEXT.encode()))
+    assert doc.title == "Handleiding"
+    assert [(h.level, h.title) for h in doc.headings] == [
+        (1, "Handleiding"), (2, "Installatie op twee regels"), (1, "Daarna een ATX-kop")]
+    spans = [doc.text[h.start : h.end] for h in doc.headings]
+    assert spans == ["Handleiding", "Installatie op\n  twee regels", "# Daarna een ATX-kop"]  # no underline
+
+
+FENCED = """# Echte kop
+
+```bash
+# a shell comment, not a heading
+echo hi
+```
+
+~~~~
+## still code
+Titel in code
+---
+~~~~
+
+    # indented code, not a heading
+
+> # in a block quote: no section of the document
+
+## Tweede kop
+"""
+
+
+def test_markdown_hashes_and_underlines_inside_code_are_no_headings(tmp_path: Path) -> None:
+    doc = load(write(tmp_path / "code.md", FENCED.encode()))
+    assert [(h.level, h.title) for h in doc.headings] == [(1, "Echte kop"), (2, "Tweede kop")]
+    assert doc.text[doc.headings[1].start : doc.headings[1].end] == "## Tweede kop"
+
+
+def test_markdown_front_matter_is_no_setext_heading(tmp_path: Path) -> None:
+    doc = load(write(tmp_path / "page.md", b"---\ntitle: x\n# a yaml comment\n---\n\n# Kop\ntekst\n"))
+    assert [(h.level, h.title) for h in doc.headings] == [(1, "Kop")]
+    assert doc.text[doc.headings[0].start : doc.headings[0].end] == "# Kop" and doc.title == "Kop"
+
+
 # --- HTML -------------------------------------------------------------------------------------
 
 

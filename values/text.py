@@ -1,4 +1,4 @@
-"""Text helpers every layer shares: the folded, stemmed tokens of keyword search and word matching."""
+"""Text helpers every layer shares: folded, stemmed tokens for keyword search and word matching; squash and cut."""
 
 from __future__ import annotations
 
@@ -36,9 +36,17 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def shorten(text: str, limit: int) -> str:
-    """``text`` squashed, and cut at the last word boundary before ``limit`` with " …" when longer."""
-    text = squash(text)
+def cut(text: str, limit: int) -> str:
+    """``text`` as it is, or cut at its last space before ``limit`` with " …" when longer.
+
+    Line breaks survive: for text whose layout matters (a passage in a prompt, keeping its lines),
+    and for text already squashed (a stored context, which must stay byte for byte what it was).
+    """
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` squashed, and cut at the last word boundary before ``limit`` with " …" when longer."""
+    return cut(squash(text), limit)
