@@ -19,11 +19,11 @@ from vectorstore.index import PassageIndex
 class FusionWeights:
     """How much each leg counts in reciprocal rank fusion."""
 
-    dense: float = 1.0
-    keyword: float = 1.0
-    rrf_k: int = 60
-    known_power: float = 4.0
-    candidates: int = 40
+    dense: float
+    keyword: float
+    rrf_k: int
+    known_power: float
+    candidates: int
 
 
 @dataclass(frozen=True)

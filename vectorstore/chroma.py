@@ -24,10 +24,10 @@ class ChromaConfig:
     """Where the collection lives: ``path`` for embedded, or ``host``/``port`` for a server."""
 
     collection: str
-    path: Path | None = None
-    host: str | None = None
-    port: int = 8000
-    ssl: bool = False
+    path: Path | None
+    host: str | None
+    port: int
+    ssl: bool
 
 
 @dataclass(frozen=True)

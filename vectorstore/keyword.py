@@ -11,10 +11,8 @@ benchmarks/keyword_refresh.py).
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ import bm25s
 import numpy as np
 from bm25s.stopwords import STOPWORDS_DUTCH, STOPWORDS_EN
 
+from values.files import atomic_writer
 from values.text import Tokenizer
 from vectorstore.catalog import Catalog
 
@@ -142,7 +141,7 @@ class KeywordIndex:
 
     def _save(self, version: int, ids: list[str], tokens: list[list[str]], sources: list[str],
               bm25: bm25s.BM25 | None) -> None:
-        """Write to a temp file of this writer's own, then rename it over the index file.
+        """Write through a temp file of this writer's own, renamed over the index file (``atomic_writer``).
 
         A reader process and an ingest may save at once; a kill mid-write leaves the old file.
         """
@@ -153,15 +152,9 @@ class KeywordIndex:
                     left.unlink()
             except FileNotFoundError:
                 pass  # another writer's save just finished
-        fd, name = tempfile.mkstemp(prefix="keyword.", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump({"version": version, "ids": ids, "tokens": tokens,
-                             "sources": sources, "bm25": bm25, "bm25s": bm25s.__version__}, f)
-            os.replace(name, self._file)
-        except BaseException:
-            Path(name).unlink(missing_ok=True)
-            raise
+        with atomic_writer(self._file) as f:
+            pickle.dump({"version": version, "ids": ids, "tokens": tokens,
+                         "sources": sources, "bm25": bm25, "bm25s": bm25s.__version__}, f)
 
     def search(self, query: str, k: int, sources: list[str] | None = None) -> list[KeywordHit]:
         """The ``k`` best BM25 matches, optionally only from ``sources``."""
