@@ -137,7 +137,11 @@ def create_app(assistant: Assistant, *, uploads: Path | None = None) -> gr.Block
             with gr.Column(scale=2, min_width=360, elem_id="vb-side"):
                 panel = gr.HTML(chat.panel(None, start), js_on_load=PANEL_JS, elem_id="vb-panel")
 
-        views = [header, table, pager, docq, scope, scope_years, scope_types, doc_type, doc_year, report]
+        views = [header, scope, scope_years, scope_types, doc_type, doc_year, report]
+        # the steps that read or write the table's query (a State, read when a step runs) run one at
+        # a time in the order sent: a redraw begun before the user changed the filter can neither
+        # finish over the filtered table nor write its old query back (all cheap; views stay apart)
+        redraw: dict[str, Any] = {"concurrency_id": "documents-table", "concurrency_limit": 1, **PRIVATE}
 
         def relabel(p: Prefs) -> list[Any]:
             updates = [gr.update(**texts(p.language)) for _, texts in labels]
@@ -149,10 +153,12 @@ def create_app(assistant: Assistant, *, uploads: Path | None = None) -> gr.Block
             return (event.then(relabel, prefs, [c for c, _ in labels], **PRIVATE)
                     .then(chat.render, [turns, prefs], conversation, **PRIVATE)
                     .then(chat.panel, [target, prefs], panel, **PRIVATE)
-                    .then(library.views, [docq, prefs, scope], views, **PRIVATE))
+                    .then(library.views, [prefs, scope], views, **PRIVATE)
+                    .then(library.table, [docq, prefs], [table, pager, docq], **redraw))
 
         def after_index_change(event: Any) -> Any:
-            return (event.then(library.views, [docq, prefs, scope], views, **PRIVATE)
+            return (event.then(library.views, [prefs, scope], views, **PRIVATE)
+                    .then(library.table, [docq, prefs], [table, pager, docq], **redraw)
                     .then(chat.render, [turns, prefs], conversation, **PRIVATE))
 
         follow_language(demo.load(detect_language, prefs, [prefs, language], **PRIVATE))
@@ -173,11 +179,11 @@ def create_app(assistant: Assistant, *, uploads: Path | None = None) -> gr.Block
         after_index_change(upload.upload(library.upload, [upload, prefs], [report, upload], **PRIVATE))
         after_index_change(sync.click(library.sync, prefs, report, **PRIVATE))
         gr.on([search.change, doc_type.input, doc_year.input, sort.input, descending.input], Library.query,
-              [search, doc_type, doc_year, sort, descending], docq, trigger_mode="always_last", **PRIVATE).then(
-            library.table, [docq, prefs], [table, pager, docq], **PRIVATE)
+              [search, doc_type, doc_year, sort, descending], docq, trigger_mode="always_last", **redraw).then(
+            library.table, [docq, prefs], [table, pager, docq], **redraw)
         for button, step in ((previous, Library.previous_page), (following, Library.next_page)):
-            button.click(step, docq, docq, **PRIVATE).then(library.table, [docq, prefs], [table, pager, docq],
-                                                           **PRIVATE)
+            button.click(step, docq, docq, **redraw).then(library.table, [docq, prefs], [table, pager, docq],
+                                                           **redraw)
     return demo
 
 

@@ -63,18 +63,17 @@ class Library:
                 page_label(page, prefs.language),
                 replace(query, page=page.page))
 
-    def views(self, query: DocQuery, prefs: Prefs, scope: list[str] | None = None) -> tuple[Any, ...]:
-        """Everything that shows the index.
+    def views(self, prefs: Prefs, scope: list[str] | None = None) -> tuple[Any, ...]:
+        """Everything that shows the index but the table (``table`` redraws that next).
 
-        Header, table, page label, query, the scope's documents, years and types, the types
-        filter, the last report.
+        Header, the scope's documents, years and types, the types and years filters, the last report.
         """
         records = self.assistant.documents()
         years, types = years_and_types(records.values())
         runs = self.assistant.status()["runs"]
         last = runs[0] if isinstance(runs, list) and runs else None
         header = header_html(prefs.language, len(records), self.assistant.passage_count(), self.assistant.backend)
-        return (header, *self.table(query, prefs),
+        return (header,
                 gr.update(choices=scope_choices(records.values(), scope or ())),
                 gr.update(choices=scope_year_choices(years), visible=bool(years)),  # no dates: no picker
                 gr.update(choices=types),
