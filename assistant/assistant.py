@@ -114,6 +114,11 @@ class Assistant:
         """The answer backend's name ("extractive", "openai", …)."""
         return self.answerer.name
 
+    @property
+    def data_dir(self) -> Path:
+        """The folder the index lives in (the page keeps its uploads beside it)."""
+        return self.index.data_dir
+
     def refusal_policy(self) -> RefusalPolicy:
         """The refusal thresholds in force: settings over the index's calibration over the built-in one."""
         stored = self.index.get_meta(CALIBRATION_KEY) or ""  # another process may calibrate

@@ -74,7 +74,7 @@ def main() -> None:
                             port=port)
         assistant = build_assistant(settings)
         assistant.ingest([ROOT / "samples"])
-        demo = launch(assistant, settings, block=False, quiet=True)
+        demo = launch(assistant, port=port, block=False, quiet=True)
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
         url = f"http://127.0.0.1:{port}/"
         small = measure(browser, url, "bekamer-2017", "bekamer_185595")
@@ -86,7 +86,7 @@ def main() -> None:
                                         f"Synthetisch document {i:05d}", "txt", "utf-8", 100, 1.0, 1,
                                         time.time(), "2017")
                 catalog.replace_document(db, record, [])
-        demo = launch(assistant, settings, block=False, quiet=True)
+        demo = launch(assistant, port=port, block=False, quiet=True)
         large = measure(browser, url, "folder49", "doc_09999")
         demo.close()
         browser.close()

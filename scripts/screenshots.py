@@ -93,7 +93,7 @@ def main(argv: list[str]) -> None:
         if not argv:
             report = assistant.ingest([ROOT / "samples" / "seed", ROOT / "samples" / "bekamer-2017"])
             print(f"indexed {report.added} documents, {report.passages} passages")
-        demo = launch(assistant, settings, block=False, quiet=True)
+        demo = launch(assistant, host=settings.host, port=settings.port, block=False, quiet=True)
         try:
             capture(f"http://127.0.0.1:{settings.port}/")
         finally:

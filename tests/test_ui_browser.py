@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, minilm: str, embedding_cache: 
                         refuse_threshold=-10.0, refuse_foreign=-10.0)
     assistant = build_assistant(settings)
     assert not assistant.ingest([docs]).failed
-    demo = launch(assistant, settings, block=False, quiet=True)
+    demo = launch(assistant, port=port, block=False, quiet=True)
     yield App(f"http://127.0.0.1:{port}/", assistant, docs, settings.data_dir)
     demo.close()
     assistant.index.close()
@@ -89,6 +90,22 @@ def ask(page: Any, question: str) -> Any:
 
 def tab(page: Any, name: str) -> None:
     page.get_by_role("tab", name=name).click()
+
+
+def rows(page: Any, count: int, timeout: float = 60_000) -> None:
+    """Wait until the documents table shows ``count`` rows."""
+    page.wait_for_function(f"document.querySelectorAll('#vb-documents tbody tr').length === {count}",
+                           timeout=timeout)
+
+
+def refreshed(page: Any, documents: int) -> None:
+    """Wait until the header counts ``documents``: the refresh after an index change has reached the page.
+
+    An upload's or a sync's report is its own output; the header, table and filters are redrawn by
+    the step after it, which is what a test must wait for before it filters the table.
+    """
+    page.wait_for_function("n => document.querySelector('#vb-header .vb-status').innerText.startsWith(n + ' ')",
+                           arg=f"{documents:,}")
 
 
 def squash(text: str) -> str:
@@ -140,13 +157,14 @@ def test_upload_then_ask_a_question_only_the_new_document_answers(browser: Any, 
     other.write_text("# Notitie\n\nEen korte notitie zonder cijfers.\n", encoding="utf-8")
 
     tab(page, "Documenten")
+    before = app.assistant.document_count()
     page.set_input_files("#vb-upload input[type=file]", [str(new), str(other)])
-    page.wait_for_function("document.querySelector('#vb-report') && "
-                           "/2\\s*toegevoegd/.test(document.querySelector('#vb-report').innerText)")
+    refreshed(page, before + 2)
+    assert re.search(r"2\s*toegevoegd", page.locator("#vb-report").inner_text())
     assert (app.data_dir / "uploads" / "vuurtoren.txt").read_text(encoding="utf-8") == new.read_text(
         encoding="utf-8")
     page.fill("#vb-search textarea, #vb-search input", "vuurtoren")
-    page.wait_for_function("document.querySelectorAll('#vb-documents tbody tr').length === 1")
+    rows(page, 1)
     assert "uploads/vuurtoren.txt" in page.locator("#vb-documents").inner_text()
 
     tab(page, "Vragen")
@@ -157,8 +175,9 @@ def test_upload_then_ask_a_question_only_the_new_document_answers(browser: Any, 
     tab(page, "Documenten")
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator("#vb-documents button.vb-danger").first.click()
-    page.wait_for_function("document.querySelectorAll('#vb-documents tbody tr').length === 0")
-    assert str(new.name) not in "".join(app.assistant.index.catalog.documents())
+    refreshed(page, before + 1)
+    rows(page, 0)
+    assert str(new.name) not in "".join(app.assistant.documents())
     assert not (app.data_dir / "uploads" / "vuurtoren.txt").exists()  # our copy goes too: sync won't revive it
     page.context.close()
 
@@ -169,10 +188,12 @@ def test_hostile_document_is_shown_as_text_and_never_runs(browser: Any, app: App
         f"{HOSTILE_IMG} Jozefien Verstraete.\n", encoding="utf-8")
     page = open_page(browser, app)
     tab(page, "Documenten")
+    before = app.assistant.document_count()
     page.get_by_role("button", name="Nu synchroniseren").click()
-    page.wait_for_function("/1\\s*toegevoegd/.test(document.querySelector('#vb-report').innerText)")
+    refreshed(page, before + 1)
+    assert re.search(r"1\s*toegevoegd", page.locator("#vb-report").inner_text())
     page.fill("#vb-search textarea, #vb-search input", "gevaarlijk")
-    page.wait_for_function("document.querySelectorAll('#vb-documents tbody tr').length === 1")
+    rows(page, 1)
     table = page.locator("#vb-documents").inner_text()
     assert HOSTILE_SCRIPT in table and HOSTILE_NAME in table  # title and file name, literally
     page.locator("#vb-documents button.vb-link").first.click()
@@ -239,7 +260,7 @@ def test_ask_about_one_document_from_the_documents_tab(browser: Any, app: App) -
     other = SMALL_SET[0]
     tab(page, "Documenten")
     page.fill("#vb-search textarea, #vb-search input", other.stem)
-    page.wait_for_function("document.querySelectorAll('#vb-documents tbody tr').length === 1")
+    rows(page, 1)
     page.locator("#vb-documents button[data-action=scope]").click()
     page.get_by_role("tab", name="Vragen", selected=True).wait_for()  # back on the chat tab
     assert other.name in page.locator("#vb-scope").inner_text()  # the picker shows the choice
@@ -263,4 +284,38 @@ def test_documents_tab_filters_by_year(browser: Any, app: App) -> None:
     page.get_by_role("option", name="2017").click()
     page.wait_for_function("!document.querySelector('#vb-documents').innerText.includes('000_f1983a13')")
     assert "bekamer_" in page.locator("#vb-documents").inner_text()
+    page.context.close()
+
+
+def test_a_filter_typed_while_the_table_is_redrawn_after_an_upload_is_kept(
+        browser: Any, app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table follows the last filter even when it was typed while the page was still refreshing.
+
+    A slow ``status`` (a loaded machine) holds the redraw after the upload; the search typed
+    meanwhile must not be replaced by the table (and query) the redraw began with.
+    """
+    status = app.assistant.status
+
+    def slow_status() -> dict[str, object]:
+        time.sleep(2)
+        return status()
+
+    page = open_page(browser, app)
+    tab(page, "Documenten")
+    rows(page, app.assistant.document_count())
+    new = tmp_path / "kabeljauw.txt"
+    new.write_text("Kabeljauwvangst\n\nDe vangst van kabeljauw op de Doggersbank daalde.\n", encoding="utf-8")
+    before = app.assistant.document_count()
+    monkeypatch.setattr(app.assistant, "status", slow_status)
+    page.set_input_files("#vb-upload input[type=file]", [str(new)])
+    # the upload's own report (a run's report from the index carries its time): the redraw has begun
+    page.wait_for_function("document.querySelector('#vb-report .vb-chips') && "
+                           "!document.querySelector('#vb-report .vb-when')")
+    page.fill("#vb-search textarea, #vb-search input", "kabeljauw")  # the redraw is still running
+    refreshed(page, before + 1)
+    rows(page, 1, timeout=20_000)
+    assert "uploads/kabeljauw.txt" in page.locator("#vb-documents").inner_text()
+    monkeypatch.undo()
+    app.assistant.remove(app.data_dir / "uploads" / new.name)
+    (app.data_dir / "uploads" / new.name).unlink()
     page.context.close()

@@ -39,7 +39,9 @@ from ui.format import (
 )
 from ui.i18n import TEXTS, pick_language, t
 from ui.state import Prefs, Turn
-from values.document import DocumentRecord
+from ui.viewer import document_view, render_panel
+from values.document import DocumentRecord, OpenedDocument
+from values.errors import IngestError
 from values.passage import Passage
 
 SCRIPT = "<script>window.__pwned=1</script>"
@@ -302,6 +304,42 @@ def test_panel_shows_pdf_page_and_neighbours() -> None:
     html = panel_html(view, "en")
     assert "p. 2" in html and "#page=2" in html
     assert "Previous passage" in html and "Next passage" not in html
+
+
+def opened(text: str, passages: tuple[Passage, ...], page_starts: tuple[int, ...] = ()) -> OpenedDocument:
+    return OpenedDocument(record("/d/r.pdf", "Rapport", "pdf"), text, passages, page_starts)
+
+
+def test_document_view_marks_the_passage_with_its_page_neighbours_and_quotes() -> None:
+    text = "page one text\n\npage two: cited passage here\n\nmore"
+    start = text.index("cited")
+    cited = passage("cited passage", source="/d/r.pdf", start=start, page=2)
+    before = passage("page one text", source="/d/r.pdf", start=0, page=1)
+    after = passage("more", source="/d/r.pdf", start=text.index("more"), page=2)
+    doc = opened(text, (after, cited, before), page_starts=(0, text.index("page two")))
+    view = document_view(doc, str(start), str(cited.end), f"{start}-{start + 5},0-3")
+    assert (view.source, view.title, view.start, view.end, view.page) == ("/d/r.pdf", "Rapport", start, cited.end, 2)
+    assert (view.previous, view.passage, view.following) == (before, cited, after)
+    assert view.quotes == ((start, start + 5),)  # the quote outside the passage is left out
+
+
+def test_document_view_drops_a_span_that_no_longer_fits_the_text() -> None:
+    text = "the file changed since it was indexed"
+    stale = passage("old words", source="/d/r.pdf", start=4)
+    for start, end in ((4, 13), (30, 99), ("x", 3)):
+        view = document_view(opened(text, (stale,)), start, end)
+        assert (view.start, view.end, view.passage, view.text) == (None, None, None, text)
+
+
+def test_render_panel_says_why_a_document_cannot_be_shown() -> None:
+    def missing(source: str) -> OpenedDocument:
+        raise LookupError(source)
+
+    def unreadable(source: str) -> OpenedDocument:
+        raise IngestError(f"{source}: the PDF is encrypted")
+
+    assert "no longer) indexed: /d/gone.txt" in render_panel(missing, "/d/gone.txt", None, None, "en")
+    assert "cannot be read: /d/x.pdf: the PDF is encrypted" in render_panel(unreadable, "/d/x.pdf", None, None, "en")
 
 
 def test_file_url_quotes_the_whole_path() -> None:

@@ -12,7 +12,6 @@ from urllib.parse import quote
 import pytest
 
 from assistant.assistant import Assistant
-from assistant.settings import Settings
 from tests.conftest import ANSWER_ALL, SEED, SEED_QUESTION
 from tests.fakes import DownAnswerer
 from tests.test_loaders import make_pdf
@@ -40,8 +39,7 @@ Served = tuple[str, Assistant]
 
 
 @pytest.fixture
-def serve(make_assistant: Callable[..., Assistant],
-          make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Served]]:
+def serve(make_assistant: Callable[..., Assistant]) -> Iterator[Callable[..., Served]]:
     """Start the app over a fresh index holding ``paths``; stops it afterwards."""
     running = []
 
@@ -52,7 +50,7 @@ def serve(make_assistant: Callable[..., Assistant],
             assistant.answerer = answerer  # type: ignore[assignment]
         if paths:
             assert not assistant.ingest(paths).failed
-        running.append(launch(assistant, make_settings(port=port, **ANSWER_ALL), block=False, quiet=True))
+        running.append(launch(assistant, port=port, block=False, quiet=True))
         return f"http://127.0.0.1:{port}/", assistant
 
     yield start

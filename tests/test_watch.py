@@ -182,7 +182,7 @@ def test_serve_with_watch_starts_the_watcher_before_launching(
     monkeypatch.setenv("VRAAGBAAK_DATA_DIR", str(tmp_path / "index"))
     seen: dict[str, Any] = {}
 
-    def launch(assistant: Assistant, settings: Any) -> None:
+    def launch(assistant: Assistant, **_: Any) -> None:
         wait_for(lambda: assistant.status()["documents"] == 1, 60)
         (folder / "kabelbaan.txt").write_text(NEW_DOC, encoding="utf-8")
         wait_for(lambda: assistant.status()["documents"] == 2, 10)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from assistant.assistant import Assistant
 from assistant.scope import years_and_types
-from assistant.settings import Settings
-from ingest.loaders import SUPPORTED_SUFFIXES
 from ui.assets import CHAT_JS, CLICK_JS, CSS, PANEL_JS
 from ui.chat import Chat
 from ui.document_table import SORT_KEYS, DocQuery, scope_choices, scope_year_choices, year_choices
@@ -34,13 +33,17 @@ def detect_language(prefs: Prefs, request: gr.Request) -> tuple[Prefs, str]:
     return Chat.set_language(prefs, language), language
 
 
-def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
-    """The chat page over ``assistant``: Ask and Documents tabs, and a source panel beside them."""
+def create_app(assistant: Assistant, *, uploads: Path | None = None) -> gr.Blocks:
+    """The chat page over ``assistant``: Ask and Documents tabs, and a source panel beside them.
+
+    Uploaded files are copied into ``uploads`` (default: ``uploads`` in the index's folder) and
+    ingested from there.
+    """
     chat = Chat(assistant)
-    library = Library(assistant, settings.data_dir / "uploads", settings.llm)
-    start = Prefs(k=settings.top_k)
+    library = Library(assistant, assistant.data_dir / "uploads" if uploads is None else uploads)
+    start = Prefs(k=assistant.top_k)
     lang = start.language
-    records = list(assistant.index.catalog.documents().values())  # read once for the initial choices
+    records = list(assistant.documents().values())  # read once for the initial choices
     labels: list[tuple[gr.components.Component | gr.blocks.BlockContext, Callable[[str], dict[str, Any]]]] = []
 
     def labelled(component: Any, **keys: str) -> Any:
@@ -98,13 +101,13 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                                 language = labelled(gr.Radio(
                                     [(name, code) for code, name in LANGUAGES.items()], value=lang,
                                     label=t(lang, "language"), elem_id="vb-language"), label="language")
-                                labelled(gr.Textbox(settings.llm, label=t(lang, "backend"), interactive=False,
+                                labelled(gr.Textbox(assistant.backend, label=t(lang, "backend"), interactive=False,
                                                     elem_id="vb-backend"), label="backend")
                     with labelled(gr.Tab(t(lang, "tab_documents"), id="documents", elem_id="vb-tab-documents"),
                                   label="tab_documents"):
                         with gr.Row(equal_height=False):
                             upload = labelled(gr.File(
-                                file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), height=170,
+                                file_count="multiple", file_types=list(assistant.file_types), height=170,
                                 label=t(lang, "upload"), elem_id="vb-upload"), label="upload")
                             with gr.Column():
                                 sync = labelled(gr.Button(t(lang, "sync"), elem_id="vb-sync"), value="sync")
@@ -134,7 +137,11 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             with gr.Column(scale=2, min_width=360, elem_id="vb-side"):
                 panel = gr.HTML(chat.panel(None, start), js_on_load=PANEL_JS, elem_id="vb-panel")
 
-        views = [header, table, pager, docq, scope, scope_years, scope_types, doc_type, doc_year, report]
+        views = [header, scope, scope_years, scope_types, doc_type, doc_year, report]
+        # the steps that read or write the table's query (a State, read when a step runs) run one at
+        # a time in the order sent: a redraw begun before the user changed the filter can neither
+        # finish over the filtered table nor write its old query back (all cheap; views stay apart)
+        redraw: dict[str, Any] = {"concurrency_id": "documents-table", "concurrency_limit": 1, **PRIVATE}
 
         def relabel(p: Prefs) -> list[Any]:
             updates = [gr.update(**texts(p.language)) for _, texts in labels]
@@ -146,10 +153,12 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             return (event.then(relabel, prefs, [c for c, _ in labels], **PRIVATE)
                     .then(chat.render, [turns, prefs], conversation, **PRIVATE)
                     .then(chat.panel, [target, prefs], panel, **PRIVATE)
-                    .then(library.views, [docq, prefs, scope], views, **PRIVATE))
+                    .then(library.views, [prefs, scope], views, **PRIVATE)
+                    .then(library.table, [docq, prefs], [table, pager, docq], **redraw))
 
         def after_index_change(event: Any) -> Any:
-            return (event.then(library.views, [docq, prefs, scope], views, **PRIVATE)
+            return (event.then(library.views, [prefs, scope], views, **PRIVATE)
+                    .then(library.table, [docq, prefs], [table, pager, docq], **redraw)
                     .then(chat.render, [turns, prefs], conversation, **PRIVATE))
 
         follow_language(demo.load(detect_language, prefs, [prefs, language], **PRIVATE))
@@ -170,21 +179,25 @@ def create_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         after_index_change(upload.upload(library.upload, [upload, prefs], [report, upload], **PRIVATE))
         after_index_change(sync.click(library.sync, prefs, report, **PRIVATE))
         gr.on([search.change, doc_type.input, doc_year.input, sort.input, descending.input], Library.query,
-              [search, doc_type, doc_year, sort, descending], docq, trigger_mode="always_last", **PRIVATE).then(
-            library.table, [docq, prefs], [table, pager, docq], **PRIVATE)
+              [search, doc_type, doc_year, sort, descending], docq, trigger_mode="always_last", **redraw).then(
+            library.table, [docq, prefs], [table, pager, docq], **redraw)
         for button, step in ((previous, Library.previous_page), (following, Library.next_page)):
-            button.click(step, docq, docq, **PRIVATE).then(library.table, [docq, prefs], [table, pager, docq],
-                                                           **PRIVATE)
+            button.click(step, docq, docq, **redraw).then(library.table, [docq, prefs], [table, pager, docq],
+                                                           **redraw)
     return demo
 
 
-def launch(assistant: Assistant, settings: Settings, *, block: bool = True, quiet: bool = False) -> gr.Blocks:
-    """Serve the chat page on ``settings.host:settings.port`` (blocking unless ``block`` is False)."""
-    demo = create_app(assistant, settings)
+def launch(assistant: Assistant, *, host: str | None = None, port: int | None = None,
+           uploads: Path | None = None, block: bool = True, quiet: bool = False) -> gr.Blocks:
+    """Serve the chat page on ``host:port`` (None: Gradio's, 127.0.0.1:7860), blocking unless ``block`` is False.
+
+    ``uploads`` is ``create_app``'s.
+    """
+    demo = create_app(assistant, uploads=uploads)
     demo.queue(default_concurrency_limit=1)
     demo.launch(
-        server_name=settings.host, server_port=settings.port, prevent_thread_lock=not block, quiet=quiet,
-        app_kwargs={"routes": [file_route(assistant.index.catalog)]}, theme=THEME, css=CSS,
+        server_name=host, server_port=port, prevent_thread_lock=not block, quiet=quiet,
+        app_kwargs={"routes": [file_route(assistant.documents)]}, theme=THEME, css=CSS,
         show_error=True, ssr_mode=False, mcp_server=False, footer_links=["api", "settings"],
     )
     return demo

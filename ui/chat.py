@@ -34,7 +34,7 @@ class Chat:
 
     def render(self, turns: Sequence[Turn], prefs: Prefs) -> str:
         """The conversation as HTML for this session's preferences."""
-        return conversation_html(turns, prefs, self.assistant.index.catalog.document_count())
+        return conversation_html(turns, prefs, self.assistant.document_count())
 
     def ask(self, question: str, turns: list[Turn], prefs: Prefs, paths: list[str] | None,
             years: list[str] | None = None, types: list[str] | None = None,
@@ -94,7 +94,7 @@ class Chat:
         if target is None:
             return panel_message(t(prefs.language, "panel_empty"), prefs.language)
         source, start, end, *rest = target
-        return render_panel(self.assistant.index.catalog, source, start, end, prefs.language,
+        return render_panel(self.assistant.open_document, source, start, end, prefs.language,
                             rest[0] if rest else None)
 
     @staticmethod

@@ -1,4 +1,7 @@
-"""The documents tab as pure functions: filter, sort and page the catalog; the table; scope choices."""
+"""The documents tab's pure functions (no Gradio): filter, sort and page the documents; the table; scope choices.
+
+``ui.documents`` holds the tab's callbacks, which hand the assistant's documents to these.
+"""
 
 from __future__ import annotations
 

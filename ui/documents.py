@@ -1,4 +1,7 @@
-"""Documents-tab callbacks: list, upload, sync, remove; and the views that change with the index."""
+"""The documents tab's Gradio callbacks: list, upload, sync, remove; and the views that change with the index.
+
+They call the assistant and hand what it returns to the pure functions of ``ui.document_table``.
+"""
 
 from __future__ import annotations
 
@@ -28,21 +31,14 @@ from ui.state import Prefs
 from ui.viewer import clicked, render_panel
 from values.errors import VraagbaakError
 from values.report import IngestReport, Progress
-from vectorstore.catalog import Catalog
 
 
 class Library:
     """The documents tab's callbacks; uploads are copied into ``uploads`` and ingested from there."""
 
-    def __init__(self, assistant: Assistant, uploads: Path, backend: str) -> None:
+    def __init__(self, assistant: Assistant, uploads: Path) -> None:
         self.assistant = assistant
         self.uploads = uploads
-        self.backend = backend
-
-    @property
-    def catalog(self) -> Catalog:
-        """The catalog of what is indexed."""
-        return self.assistant.index.catalog
 
     @staticmethod
     def query(search: str, doc_type: str | None, year: str | None, sort: str, descending: bool) -> DocQuery:
@@ -62,23 +58,22 @@ class Library:
 
     def table(self, query: DocQuery, prefs: Prefs) -> tuple[str, str, DocQuery]:
         """The documents table, the page label, and the query with its page clamped to what exists."""
-        page = select_documents(self.catalog.documents().values(), query)
+        page = select_documents(self.assistant.documents().values(), query)
         return (documents_table_html(page, prefs.language, str(self.uploads.resolve())),
                 page_label(page, prefs.language),
                 replace(query, page=page.page))
 
-    def views(self, query: DocQuery, prefs: Prefs, scope: list[str] | None = None) -> tuple[Any, ...]:
-        """Everything that shows the index.
+    def views(self, prefs: Prefs, scope: list[str] | None = None) -> tuple[Any, ...]:
+        """Everything that shows the index but the table (``table`` redraws that next).
 
-        Header, table, page label, query, the scope's documents, years and types, the types
-        filter, the last report.
+        Header, the scope's documents, years and types, the types and years filters, the last report.
         """
-        records = self.catalog.documents()
+        records = self.assistant.documents()
         years, types = years_and_types(records.values())
         runs = self.assistant.status()["runs"]
         last = runs[0] if isinstance(runs, list) and runs else None
-        header = header_html(prefs.language, len(records), self.catalog.passage_count(), self.backend)
-        return (header, *self.table(query, prefs),
+        header = header_html(prefs.language, len(records), self.assistant.passage_count(), self.assistant.backend)
+        return (header,
                 gr.update(choices=scope_choices(records.values(), scope or ())),
                 gr.update(choices=scope_year_choices(years), visible=bool(years)),  # no dates: no picker
                 gr.update(choices=types),
@@ -101,7 +96,7 @@ class Library:
 
     def sync(self, prefs: Prefs, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
         """Re-read the folders and files the index was built from, dropping files that are gone."""
-        if not self.catalog.folders() and not self.catalog.document_count():
+        if not self.assistant.folders() and not self.assistant.document_count():
             gr.Warning(t(prefs.language, "nothing_to_sync"))
             return report_html(None, prefs.language)
         report = self._run(lambda step: self.assistant.sync_all(progress=step), prefs, progress)
@@ -133,17 +128,17 @@ class Library:
         if action == "remove":
             self.remove(source, prefs)
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        if action == "scope" and source in (records := self.catalog.documents()):
+        if action == "scope" and source in (records := self.assistant.documents()):
             chosen = [*[s for s in scope or [] if s != source], source]
             gr.Info(t(prefs.language, "scoped_to", title=records[source].title))
             return (gr.skip(), gr.skip(), gr.update(choices=scope_choices(records.values(), chosen), value=chosen),
                     gr.update(selected="chat"))
-        return (render_panel(self.catalog, source, None, None, prefs.language), (source, None, None),
+        return (render_panel(self.assistant.open_document, source, None, None, prefs.language), (source, None, None),
                 gr.skip(), gr.skip())
 
     def remove(self, source: str, prefs: Prefs) -> None:
         """Remove one indexed document and say so; the file stays, unless it is our copy of an upload."""
-        if source not in self.catalog.documents():
+        if source not in self.assistant.documents():
             return
         path = Path(source)
         try:

@@ -1,6 +1,6 @@
-"""The read-only file route: serves an original document, and only when the catalog lists it.
+"""The read-only file route: serves an original document, and only when the index lists it.
 
-The catalog is the allow-list: the requested path must equal an indexed source exactly, so no
+The assistant's documents are the allow-list: the requested path must equal an indexed source exactly, so no
 path outside it (``/etc/passwd``, ``docs/../../x``, a file dropped next to an indexed one) is
 ever read. Documents are shown inline where that is safe; HTML is sandboxed so its scripts
 cannot run in the chat page's origin.
@@ -8,15 +8,17 @@ cannot run in the chat page's origin.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from fastapi import HTTPException
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
 
-from vectorstore.catalog import Catalog
+from values.document import DocumentRecord
 
 ROUTE = "/vraagbaak/file"
+"""Where the original files are served; the page links to it relatively (``ui.format.file_url``)."""
 _MEDIA_TYPES = {
     "txt": "text/plain", "md": "text/plain", "pdf": "application/pdf", "html": "text/html",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -24,12 +26,12 @@ _MEDIA_TYPES = {
 _CHARSETS = {"utf-8-sig": "utf-8", "latin-1": "iso-8859-1", "cp1252": "windows-1252"}
 
 
-def file_route(catalog: Catalog) -> APIRoute:
-    """A GET route at ``ROUTE`` taking ``?source=<indexed path>``."""
+def file_route(documents: Callable[[], Mapping[str, DocumentRecord]]) -> APIRoute:
+    """A GET route at ``ROUTE`` taking ``?source=<indexed path>``; ``documents`` lists what is indexed."""
 
     def serve(source: str = "") -> FileResponse:
         """The original file of one indexed document; 404 for anything not indexed."""
-        record = catalog.documents().get(source)
+        record = documents().get(source)
         path = Path(source)
         if record is None or not path.is_file():
             raise HTTPException(status_code=404, detail="not an indexed document")

@@ -18,11 +18,12 @@ from urllib.parse import quote
 from assistant.answer import Answer
 from assistant.citations import MARKER, UNSUPPORTED
 from assistant.retrieval import Hit
+from ui.files import ROUTE
 from ui.i18n import t
 from ui.state import Prefs, Turn
 from values.passage import Passage
+from values.text import shorten
 
-FILE_ROUTE = "vraagbaak/file"
 MARK_ID = "vb-hit"
 PANEL_CHARS = 60_000
 _COUNTS = ("added", "updated", "unchanged", "renamed", "removed", "failed")
@@ -35,7 +36,7 @@ def esc(value: object) -> str:
 
 def file_url(source: str, page: int | None = None) -> str:
     """Relative URL of the read-only file route for an ingested ``source`` (PDFs open at ``page``)."""
-    url = f"{FILE_ROUTE}?source={quote(source, safe='')}"
+    url = f"{ROUTE.lstrip('/')}?source={quote(source, safe='')}"  # relative: works under a proxy's path
     return f"{url}#page={page}" if page else url
 
 
@@ -233,8 +234,7 @@ class DocumentView:
 
 
 def _context_card(label: str, passage: Passage, language: str) -> str:
-    snippet = " ".join(passage.text.split())
-    snippet = snippet if len(snippet) <= 280 else snippet[:280].rsplit(" ", 1)[0] + " …"
+    snippet = shorten(passage.text, 280)
     return (f'<button type="button" class="vb-context-card" '
             f'{click_target("open", passage.source, passage.start, passage.end)}>'
             f'<span class="vb-context-label">{esc(label)} · {esc(location(passage, language))}</span>'

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ingest.loaders import load
 from ui.format import DocumentView, panel_html, panel_message
 from ui.i18n import t
+from values.document import OpenedDocument
 from values.errors import IngestError
 from values.passage import Passage
-from vectorstore.catalog import Catalog
 
 Target = tuple[str, object, object, object]
 """(source, start, end, quotes): what a click opens; quotes is "a-b,c-d", the sentences the answer took."""
@@ -41,7 +40,7 @@ def _int(value: object) -> int | None:
         return None  # no span: the document is opened as a whole
 
 
-def neighbours(passages: list[Passage], start: int) -> tuple[Passage | None, Passage | None]:
+def neighbours(passages: Sequence[Passage], start: int) -> tuple[Passage | None, Passage | None]:
     """The passages that begin just before and just after ``start`` in the text."""
     before = [p for p in passages if p.start < start]
     after = [p for p in passages if p.start > start]
@@ -50,35 +49,34 @@ def neighbours(passages: list[Passage], start: int) -> tuple[Passage | None, Pas
     return previous, following
 
 
-def document_view(catalog: Catalog, source: str, start: object = None, end: object = None,
+def document_view(doc: OpenedDocument, start: object = None, end: object = None,
                   quotes: object = None) -> DocumentView:
-    """The panel's view of ``source`` with ``[start, end)`` marked; LookupError if it is not indexed.
+    """The panel's view of an opened document with ``[start, end)`` marked.
 
-    The text is loaded the way ingest loaded it, so passage offsets index into it; a span that no
-    longer fits (the file changed since it was indexed) is dropped rather than marking wrong text.
+    The text is the one ingest loaded, so passage offsets index into it; a span that no longer
+    fits (the file changed since it was indexed) is dropped rather than marking wrong text.
     """
-    record = catalog.documents().get(source)
-    if record is None:
-        raise LookupError(source)
-    doc = load(Path(source))
-    passages = [row.passage for row in catalog.passages_of(source)]
+    source, title, text = doc.record.source, doc.record.title, doc.text
     lo, hi = _int(start), _int(end)
-    if lo is None or hi is None or not 0 <= lo <= hi <= len(doc.text):
-        return DocumentView(source, record.title, doc.text)
-    passage = next((p for p in passages if p.start == lo and p.end == hi), None)
-    if passage is not None and doc.text[lo:hi] != passage.text:
-        return DocumentView(source, record.title, doc.text)
-    previous, following = neighbours(passages, lo)
+    if lo is None or hi is None or not 0 <= lo <= hi <= len(text):
+        return DocumentView(source, title, text)
+    passage = next((p for p in doc.passages if p.start == lo and p.end == hi), None)
+    if passage is not None and text[lo:hi] != passage.text:
+        return DocumentView(source, title, text)
+    previous, following = neighbours(doc.passages, lo)
     inside = tuple((a, b) for a, b in parse_quotes(quotes) if lo <= a < b <= hi)
-    return DocumentView(source, record.title, doc.text, lo, hi, doc.page_at(lo), previous, following, passage,
-                        inside)
+    return DocumentView(source, title, text, lo, hi, doc.page_at(lo), previous, following, passage, inside)
 
 
-def render_panel(catalog: Catalog, source: str, start: object, end: object, language: str,
-                 quotes: object = None) -> str:
-    """The panel HTML for one click, or a message saying why the document cannot be shown."""
+def render_panel(open_document: Callable[[str], OpenedDocument], source: str, start: object, end: object,
+                 language: str, quotes: object = None) -> str:
+    """The panel HTML for one click, or a message saying why the document cannot be shown.
+
+    ``open_document`` is ``Assistant.open_document``: LookupError when ``source`` is not indexed,
+    IngestError when its file cannot be read now.
+    """
     try:
-        return panel_html(document_view(catalog, source, start, end, quotes), language)
+        return panel_html(document_view(open_document(source), start, end, quotes), language)
     except LookupError:
         return panel_message(t(language, "not_indexed", source=source), language)
     except IngestError as e:

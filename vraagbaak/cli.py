@@ -248,7 +248,7 @@ def serve(
         watcher = (start_watcher(assistant, watch_dir, as_json=False, debounce=settings.watch_debounce)
                    if watch_dir else None)
         try:
-            launch(assistant, settings)
+            launch(assistant, host=settings.host, port=settings.port)
         finally:
             if watcher is not None:
                 watcher.stop()
