@@ -117,7 +117,7 @@ class Assistant:
     @property
     def data_dir(self) -> Path:
         """The folder the index lives in (the page keeps its uploads beside it)."""
-        return self.index.data_dir
+        return Path(self.index.location)
 
     def refusal_policy(self) -> RefusalPolicy:
         """The refusal thresholds in force: settings over the index's calibration over the built-in one."""

@@ -79,18 +79,15 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/"
         small = measure(browser, url, "bekamer-2017", "bekamer_185595")
         demo.close()
-        catalog = assistant.index.catalog
-        with catalog.transaction() as db:
-            for i in range(args.documents):
-                record = DocumentRecord(f"/synthetic/folder{i % 50:02d}/doc_{i:05d}.txt", f"h{i}",
-                                        f"Synthetisch document {i:05d}", "txt", "utf-8", 100, 1.0, 1,
-                                        time.time(), "2017")
-                catalog.replace_document(db, record, [])
+        with assistant.index.writing():  # synthetic documents without passages, in one transaction
+            assistant.index.write([(DocumentRecord(f"/synthetic/folder{i % 50:02d}/doc_{i:05d}.txt", f"h{i}",
+                                                   f"Synthetisch document {i:05d}", "txt", "utf-8", 100, 1.0, 1,
+                                                   time.time(), "2017"), []) for i in range(args.documents)])
         demo = launch(assistant, port=port, block=False, quiet=True)
         large = measure(browser, url, "folder49", "doc_09999")
         demo.close()
         browser.close()
-        total = catalog.document_count()
+        total = assistant.document_count()
     print(f"{'':40} {'samples':>10} {f'{total:,} docs':>12}  ratio")
     for name in small:
         print(f"{name:40} {small[name]:9.2f}s {large[name]:11.2f}s  {large[name] / small[name]:5.1f}x")
