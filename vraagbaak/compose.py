@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from langchain_core.embeddings import Embeddings
+
 from assistant.answer import Answerer, ExtractiveAnswerer, LLMAnswerer
 from assistant.assistant import Assistant
 from assistant.citations import CitationChecker
@@ -41,9 +43,16 @@ def refusal_overrides(settings: Settings) -> dict[str, float | None]:
             "lexical_only": settings.refuse_lexical_only}
 
 
-def build_assistant(settings: Settings) -> Assistant:
-    """Build embedder → index → retriever → answerer → assistant from ``settings``."""
-    raw = make_embedder(settings.embedder, settings.embed_batch_size, settings.embed_threads)
+def build_assistant(settings: Settings, *, embedder: Embeddings | None = None,
+                    answerer: Answerer | None = None) -> Assistant:
+    """Build embedder → index → retriever → answerer → assistant from ``settings``.
+
+    An ``embedder`` or ``answerer`` given is used instead of the one settings name. The index
+    still records ``settings.embedder`` as its embedder's name (collection metadata, embedding
+    cache, refusal calibration): settings must name the embedder injected, never another model.
+    """
+    raw = embedder if embedder is not None else make_embedder(
+        settings.embedder, settings.embed_batch_size, settings.embed_threads)
     dimension = embedder_dimension(raw)
     embedder = cached(raw, settings.embedder, settings.cache_dir)
     chroma = ChromaConfig(collection=settings.collection, path=settings.data_dir / "chroma",
@@ -59,7 +68,8 @@ def build_assistant(settings: Settings) -> Assistant:
     retriever = HybridRetriever(index=index, weights=weights, k=settings.top_k)
     tokenizer = index.keyword.tokenize
     chunker = Chunker(ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.structure))
-    answerer = make_answerer(settings, tokenizer)
+    if answerer is None:
+        answerer = make_answerer(settings, tokenizer)
     return Assistant(
         index, retriever, answerer, CitationChecker(tokenizer),
         Ingestor(index, chunker, settings.exclude),
