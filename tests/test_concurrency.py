@@ -30,8 +30,6 @@ from values.document import DocumentRecord
 from vectorstore.catalog import Catalog, StoredPassage
 from vectorstore.keyword import KeywordIndex
 
-pytestmark = pytest.mark.slow
-
 NEW_DOC = ("Vraag\nHoeveel kost de nieuwe kabelbaan over de Maas in Namen?\n\n"
            "Antwoord\nDe kabelbaan over de Maas in Namen kost 12 miljoen euro en opent in 2027.\n")
 NEW_QUESTION = "Wat kost de kabelbaan over de Maas in Namen?"
@@ -76,6 +74,8 @@ def passage_sets(a: Assistant) -> dict[str, set[str]]:
     return {s: a.index.catalog.passage_ids(s) for s in a.index.catalog.documents()}
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_reader_process_keeps_answering_and_never_sees_half_a_document(
         make_assistant: Callable[..., Assistant], docs: Path, tmp_path: Path, minilm: str,
         embedding_cache: Path) -> None:
@@ -156,6 +156,8 @@ def blocked_on(lock_file: Path) -> int:
     return waiting
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_two_ingests_at_once_are_serialised(
         make_assistant: Callable[..., Assistant], docs: Path, tmp_path: Path, minilm: str) -> None:
     data_dir = tmp_path / "index"

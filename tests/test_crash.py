@@ -22,7 +22,7 @@ from assistant.assistant import Assistant
 from tests.conftest import SEED, SEED_QUESTION
 from tests.test_incremental import finds_seed_answer, index_state
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.model, pytest.mark.slow]  # the children run the real CLI
 
 QUESTIONS = [SEED_QUESTION, "Hoeveel voertuigen heeft de politie?", "Wat is de budgettaire impact?",
              "Welke maatregelen neemt de minister?"]
