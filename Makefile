@@ -1,11 +1,12 @@
-# vraagbaak: `make run` sets up and starts the chat page on the bundled samples; `make test` runs the suite.
+# vraagbaak: `make run` sets up and starts the chat page on the bundled samples; `make test` runs the suite,
+# `make test-quick` the part that needs no real model and no browser (under a minute).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= .vraagbaak
 export HF_HUB_OFFLINE := 1
 
-.PHONY: run test setup setup-test browser serve ingest-samples lint clean
+.PHONY: run test test-quick setup setup-test browser serve ingest-samples lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -32,6 +33,9 @@ run: ingest-samples
 
 test: setup-test browser
 	$(BIN)/python -m pytest
+
+test-quick: setup-test
+	$(BIN)/python -m pytest -m "not model and not browser"
 
 lint: setup
 	$(BIN)/pip install --quiet -e '.[dev]'

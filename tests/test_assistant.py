@@ -1,4 +1,5 @@
-"""End to end through the real parts: loaders, chunker, real embedders, real Chroma, BM25."""
+"""End to end through the real parts: loaders, chunker, real embedders (the fake where the model
+does not matter), real Chroma, BM25."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -9,9 +10,8 @@ from assistant.assistant import Assistant
 from tests.conftest import SEED, SEED_QUESTION
 from values.errors import EmbedderMismatchError, QuestionError, StoreError
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.model
 def test_seed_question_is_answered_from_the_seed_with_an_exact_citation(
         make_assistant: Callable[..., Assistant], docs: Path) -> None:
     a = make_assistant()
@@ -29,6 +29,7 @@ def test_seed_question_is_answered_from_the_seed_with_an_exact_citation(
     assert first.hit.to_json()["section"] == "ANTWOORD 3"
 
 
+@pytest.mark.model
 def test_every_marker_points_at_a_citation_and_citations_are_exact(
         make_assistant: Callable[..., Assistant], docs: Path) -> None:
     a = make_assistant()
@@ -46,6 +47,7 @@ def test_every_marker_points_at_a_citation_and_citations_are_exact(
             assert Path(c["source"]).read_text(encoding="utf-8")[c["start"]:c["end"]] == c["text"]
 
 
+@pytest.mark.model
 def test_question_part_match_returns_the_answer_passage(
         make_assistant: Callable[..., Assistant], docs: Path) -> None:
     a = make_assistant()
@@ -78,6 +80,7 @@ def test_reopened_index_answers_the_same(make_assistant: Callable[..., Assistant
     assert again.status()["documents"] == 7
 
 
+@pytest.mark.model
 def test_opening_with_another_embedder_is_a_clear_error(
         make_assistant: Callable[..., Assistant], docs: Path) -> None:
     a = make_assistant()
@@ -89,6 +92,7 @@ def test_opening_with_another_embedder_is_a_clear_error(
         make_assistant(embedder="e5-small").ask("Wat is de vraag?")
 
 
+@pytest.mark.model
 def test_bad_files_are_reported_and_the_rest_is_indexed(
         make_assistant: Callable[..., Assistant], docs: Path, tmp_path: Path) -> None:
     a = make_assistant()
@@ -108,6 +112,7 @@ def test_bad_files_are_reported_and_the_rest_is_indexed(
     assert a.ask(SEED_QUESTION).answered
 
 
+@pytest.mark.model
 def test_default_e5_embedder_answers_dutch_and_english(
         make_assistant: Callable[..., Assistant], docs: Path) -> None:
     a = make_assistant(embedder="e5-small")

@@ -119,9 +119,9 @@ def test_answer_citations_carry_the_real_verified_flags(make_assistant: Callable
 
 def test_an_answer_without_any_supported_citation_is_a_refusal(make_assistant: Callable[..., Assistant],
                                                                 docs: Path) -> None:
-    assistant = make_assistant(**ANSWER_ALL, top_k=3)
+    assistant = make_assistant(**ANSWER_ALL, top_k=3,
+                               answerer=ScriptedAnswerer("De maan is gemaakt van groene kaas [1]."))
     assistant.ingest([docs])
-    assistant.answerer = ScriptedAnswerer("De maan is gemaakt van groene kaas [1].")
     answer = assistant.ask(SEED_QUESTION, k=3)
     assert not answer.answered and answer.citations == [] and len(answer.retrieved) == 3
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from tests.conftest import SEED, SEED_QUESTION
 from vraagbaak.cli import app
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.model  # the CLI builds from env settings: a real model (loaded once per process)
 ASK_KEYS = {"question", "answer", "answered", "citations", "retrieved"}
 CITATION_KEYS = {"n", "source", "start", "end", "page", "section", "score", "text"}
 RETRIEVED_KEYS = {"source", "start", "end", "page", "section", "score", "text"}

@@ -32,8 +32,6 @@ from values.text import Tokenizer
 from vectorstore.keyword import KeywordIndex
 from vectorstore.sqlite_catalog import SqliteCatalog
 
-pytestmark = pytest.mark.slow
-
 NEW_DOC = ("Vraag\nHoeveel kost de nieuwe kabelbaan over de Maas in Namen?\n\n"
            "Antwoord\nDe kabelbaan over de Maas in Namen kost 12 miljoen euro en opent in 2027.\n")
 NEW_QUESTION = "Wat kost de kabelbaan over de Maas in Namen?"
@@ -78,6 +76,8 @@ def passage_sets(a: Assistant) -> dict[str, set[str]]:
     return {s: catalog_of(a).passage_ids(s) for s in a.index.documents()}
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_reader_process_keeps_answering_and_never_sees_half_a_document(
         make_assistant: Callable[..., Assistant], docs: Path, tmp_path: Path, minilm: str,
         embedding_cache: Path) -> None:
@@ -155,6 +155,8 @@ def waiting_for_lock(log: Path) -> bool:
     return log.exists() and "not acquired" in log.read_text()
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_two_ingests_at_once_are_serialised(
         make_assistant: Callable[..., Assistant], docs: Path, tmp_path: Path, minilm: str) -> None:
     data_dir = tmp_path / "index"

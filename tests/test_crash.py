@@ -23,7 +23,7 @@ from tests.conftest import SEED, SEED_QUESTION
 from tests.store_view import catalog_of, dense_of
 from tests.test_incremental import finds_seed_answer, index_state
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.model, pytest.mark.slow]  # the children run the real CLI
 
 QUESTIONS = [SEED_QUESTION, "Hoeveel voertuigen heeft de politie?", "Wat is de budgettaire impact?",
              "Welke maatregelen neemt de minister?"]

@@ -97,6 +97,7 @@ def test_the_llm_rewriter_falls_back_to_the_rules_when_the_model_is_unreachable(
     assert rewriter.rewrite(standalone, history) == standalone  # no model call for a standalone question
 
 
+@pytest.mark.model  # retrieval quality for the rewritten query
 def test_ask_with_history_retrieves_for_the_rewritten_query(make_assistant: Callable[..., Assistant],
                                                               docs: Path) -> None:
     assistant = make_assistant(**ANSWER_ALL)

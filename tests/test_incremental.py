@@ -22,8 +22,6 @@ from values.text import Tokenizer
 from vectorstore.keyword import KeywordIndex
 from vraagbaak.cli import app
 
-pytestmark = pytest.mark.slow
-
 KEYWORD_ONLY = {"question", "header"}
 
 
@@ -215,6 +213,7 @@ def test_rebuild_starts_over(make_assistant: Callable[..., Assistant], docs: Pat
     assert_matches(a, expected)
 
 
+@pytest.mark.model
 def test_another_embedder_is_a_clear_error_until_rebuild(
         make_assistant: Callable[..., Assistant], tmp_path: Path, minilm: str) -> None:
     folder = tmp_path / "seed"
@@ -258,6 +257,7 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.model  # the CLI builds from env settings: a real model (loaded once per process)
 def test_cli_ingest_status_remove_and_history(cli_env: Path, docs: Path) -> None:
     code, out, _ = run_cli("ingest", str(docs), "--json")
     assert code == 0

@@ -208,6 +208,7 @@ def test_ollama_failures_are_clear_too(failure: str) -> None:
         raised.value)
 
 
+@pytest.mark.model  # the CLI builds from env settings: a real model
 def test_the_cli_prints_the_backend_error_and_the_passages(
         make_assistant: Callable[..., Assistant], docs: Path, minilm: str, embedding_cache: Path) -> None:
     assistant = make_assistant(**ANSWER_ALL)
@@ -241,6 +242,7 @@ def _gguf(smollm: Path, **overrides: object) -> dict[str, object]:
     return values
 
 
+@pytest.mark.model
 @pytest.mark.slow
 def test_gguf_streams_in_pieces_and_stops_cleanly(smollm: Path) -> None:
     model = make_chat_model(Settings(**_gguf(smollm)))  # type: ignore[arg-type]
@@ -255,6 +257,7 @@ def test_gguf_streams_in_pieces_and_stops_cleanly(smollm: Path) -> None:
         httpx.get(root + "/health", timeout=5)
 
 
+@pytest.mark.model
 @pytest.mark.slow
 def test_gguf_answers_through_the_assistant_with_checked_citations(
         smollm: Path, make_assistant: Callable[..., Assistant], docs: Path) -> None:

@@ -18,7 +18,7 @@ from assistant.retrieval import Hit
 from tests.conftest import SEED, SEED_QUESTION, SMALL_SET
 from vraagbaak.cli import app
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.model
 
 BAKERY = """# Bakkerij De Korenschoof
 
@@ -197,9 +197,9 @@ class RecordingAnswerer:
 
 def test_an_llm_backend_gets_the_same_refusal_before_generation(
         make_assistant: Callable[..., Assistant], own_docs: Path) -> None:
-    a = make_assistant(embedder="e5-small")
+    recorder = RecordingAnswerer()
+    a = make_assistant(embedder="e5-small", answerer=recorder)
     a.ingest([own_docs])
-    a.answerer = recorder = RecordingAnswerer()
     refused = a.ask("Wat is de hoofdstad van Mongolië?")
     assert not refused.answered and recorder.calls == 0
     unsupported = a.ask(SEED_QUESTION)

@@ -18,7 +18,7 @@ from tests.conftest import SEED, SEED_QUESTION, SMALL_SET
 from ui.app import launch
 from vraagbaak.compose import build_assistant
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -18,7 +18,6 @@ from tests.test_loaders import make_pdf
 from ui.app import launch
 
 pytestmark = pytest.mark.slow
-# MiniLM's similarities sit far below the e5-calibrated refusal thresholds: answer whatever is retrieved
 
 
 def free_port() -> int:
@@ -45,9 +44,7 @@ def serve(make_assistant: Callable[..., Assistant]) -> Iterator[Callable[..., Se
 
     def start(paths: list[Path], answerer: object = None) -> Served:
         port = free_port()
-        assistant = make_assistant(port=port, **ANSWER_ALL)
-        if answerer is not None:
-            assistant.answerer = answerer  # type: ignore[assignment]
+        assistant = make_assistant(port=port, answerer=answerer, **ANSWER_ALL)
         if paths:
             assert not assistant.ingest(paths).failed
         running.append(launch(assistant, port=port, block=False, quiet=True))

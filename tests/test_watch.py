@@ -101,6 +101,7 @@ def watch_process(folder: Path, tmp_path: Path, minilm: str, embedding_cache: Pa
             proc.wait()
 
 
+@pytest.mark.model
 def test_watch_command_picks_up_new_changed_and_deleted_files(
         watch_process: tuple[subprocess.Popen[str], Lines], folder: Path,
         make_assistant: Callable[..., Assistant]) -> None:
@@ -174,6 +175,7 @@ def test_watcher_in_process_serves_while_it_ingests(
     assert not watcher.alive
 
 
+@pytest.mark.model
 def test_serve_with_watch_starts_the_watcher_before_launching(
         monkeypatch: pytest.MonkeyPatch, folder: Path, tmp_path: Path, minilm: str,
         embedding_cache: Path) -> None:

@@ -71,10 +71,13 @@ def build_assistant(settings: Settings, *, embedder: Embeddings | None = None, a
                     chroma_client: ClientAPI | None = None) -> Assistant:
     """Build embedder → index → retriever → answerer → assistant from ``settings``.
 
-    ``embedder``, ``answerer`` and ``chroma_client`` replace the ones settings name (a model
-    loaded once for several assistants, a Chroma server's client, a stand-in in tests).
+    ``embedder``, ``answerer`` and ``chroma_client`` replace the ones settings name (a Chroma
+    server's client, a stand-in in tests). The index still records ``settings.embedder`` as its
+    embedder's name (collection metadata, embedding cache, refusal calibration): settings must
+    name the embedder injected, never another model.
     """
-    raw = embedder or make_embedder(settings.embedder, settings.embed_batch_size, settings.embed_threads)
+    raw = embedder if embedder is not None else make_embedder(
+        settings.embedder, settings.embed_batch_size, settings.embed_threads)
     dimension = embedder_dimension(raw)
     cached_embedder = cached(raw, settings.embedder, settings.cache_dir)
     tokenizer = Tokenizer()
@@ -84,7 +87,8 @@ def build_assistant(settings: Settings, *, embedder: Embeddings | None = None, a
                             known_power=settings.keyword_known_power)
     retriever = HybridRetriever(index, cached_embedder, weights, settings.top_k)
     chunker = Chunker(ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.structure))
-    answerer = answerer or make_answerer(settings, tokenizer)
+    if answerer is None:
+        answerer = make_answerer(settings, tokenizer)
     return Assistant(
         index, retriever, answerer, CitationChecker(tokenizer),
         Ingestor(index, chunker, settings.exclude),
