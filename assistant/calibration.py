@@ -158,7 +158,7 @@ def reword(sentence: str, tokenize: Callable[[str], list[str]], keep: int = 6) -
     return " ".join(dict.fromkeys(words)) + "?" if len(words) >= 3 else ""
 
 
-def calibrate(assistant: Assistant, *, documents: int = 40, count: int = 60, seed: int = 0,
+def calibrate(assistant: Assistant, *, documents: int, count: int, seed: int = 0,
               store: bool = True) -> dict[str, object]:
     """Fit the thresholds of the index's embedder on probes from its own documents; keep them if ``store``."""
     import time

@@ -79,7 +79,7 @@ def test_ask_over_http_answers_with_a_citation_to_the_seed(serve: Callable[..., 
 def test_scope_restricts_the_answer_to_the_chosen_documents(serve: Callable[..., Served],
                                                             docs: Path) -> None:
     url, assistant = serve([docs])
-    others = [s for s in assistant.index.catalog.documents() if not s.endswith(SEED.name)]
+    others = [s for s in assistant.documents() if not s.endswith(SEED.name)]
     html = ask(url, SEED_QUESTION, scope=others)
     assert SEED.name not in html and "75.000" not in html
     assert "data-source" in html  # still answers (or refuses) from the scoped documents' passages
@@ -87,7 +87,7 @@ def test_scope_restricts_the_answer_to_the_chosen_documents(serve: Callable[...,
 
 def test_scope_by_year_and_type_over_http(serve: Callable[..., Served], docs: Path) -> None:
     url, assistant = serve([docs])
-    seed = next(s for s in assistant.index.catalog.documents() if s.endswith(SEED.name))
+    seed = next(s for s in assistant.documents() if s.endswith(SEED.name))
     html = ask(url, SEED_QUESTION, years=["2017"])  # the seed states no date: it is not in 2017
     assert SEED.name not in html and "75.000" not in html and "bekamer_" in html
     html = ask(url, SEED_QUESTION, types=["txt"])
