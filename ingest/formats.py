@@ -11,6 +11,10 @@ The extracted text only ever uses ``"\n"`` as line break. Its layout, which ever
   inside HTML ``<pre>``. HTML loses ``script``, ``style``, ``noscript``, ``template``, ``svg`` and
   ``head``; its title is ``<title>``, else the first ``<h1>``. A DOCX title is the core-properties
   title, else the first heading (``Title`` style is level 1, ``Heading N`` is level N).
+
+What a loader may read is bounded (the ``MAX_*`` constants): a DOCX's unpacked size is checked from
+the zip's directory before anything is inflated, and a larger HTML page is refused before parsing
+(html.parser needs about 2 s and 75 MB of memory per MB of tag-dense markup).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import NamedTuple
 
 import docx
 from bs4 import BeautifulSoup, NavigableString, Tag
-from bs4.element import PreformattedString
+from bs4.element import PageElement, PreformattedString
 from bs4.exceptions import ParserRejectedMarkup
 from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
@@ -50,13 +54,18 @@ _BLOCK = frozenset(
 )
 _HTML_LEVELS = {f"h{n}": n for n in range(1, 7)}
 _DOCX_HEADING = re.compile(r"heading (\d)", re.IGNORECASE)
+_MB = 1 << 20
+MAX_DOCX_XML_BYTES = 200 * _MB  # unpacked XML of one DOCX; lxml needs several times that in memory
+MAX_DOCX_BYTES = 1024 * _MB  # everything in one DOCX unpacked (python-docx holds every part it reads)
+MAX_HTML_CHARS = 10 * _MB
 # What damaged files raise inside pypdf / zipfile + python-docx (found by fuzzing real files).
 _PDF_ERRORS = (PyPdfError, DeprecationError, NotImplementedError, ValueError, KeyError, TypeError, AttributeError,
                zlib.error)  # AttributeError: pypdf on an object of the wrong PDF type
-_DOCX_ERRORS = (
-    PackageNotFoundError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, KeyError, ValueError,
-    XMLSyntaxError,
-)
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError)
+# AttributeError / TypeError: python-docx on a part whose XML has the wrong root or namespace (an
+# element its oxml classes do not know, e.g. ``<Types/>`` without the package namespace), or on a
+# relationship that points at the wrong kind of part
+_DOCX_ERRORS = (PackageNotFoundError, *_ZIP_ERRORS, KeyError, XMLSyntaxError, AttributeError, TypeError)
 
 
 class Extracted(NamedTuple):
@@ -70,7 +79,17 @@ class Extracted(NamedTuple):
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
-    """Decode as UTF-8, else cp1252, else latin-1; return the text and the codec that reproduces it."""
+    """Decode as UTF-8, else UTF-16, else cp1252, else latin-1; return the text and the codec that reproduces it.
+
+    UTF-16 is taken with a BOM ("utf-16") or, without one, when every other byte is NUL the way
+    Latin text in UTF-16 looks ("utf-16-le" / "utf-16-be").
+    """
+    utf16 = "utf-16" if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else _bare_utf16(data)
+    if utf16 is not None:
+        try:
+            return data.decode(utf16), utf16
+        except UnicodeDecodeError:
+            pass
     try:
         return data.decode("utf-8-sig"), "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
     except UnicodeDecodeError:
@@ -79,6 +98,19 @@ def decode_text(data: bytes) -> tuple[str, str]:
         return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
         return data.decode("latin-1"), "latin-1"  # latin-1 maps every byte, so it cannot fail
+
+
+def _bare_utf16(data: bytes) -> str | None:
+    """The UTF-16 byte order of BOM-less text whose characters are mostly below U+0100, else None."""
+    sample = data[:4096]
+    if len(data) % 2 or len(sample) < 4:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd * 2 >= len(sample) // 2 and even == 0:
+        return "utf-16-le"
+    if even * 2 >= len(sample) // 2 and odd == 0:
+        return "utf-16-be"
+    return None
 
 
 def decode_html(data: bytes) -> tuple[str, str]:
@@ -123,8 +155,15 @@ def _assemble(lines: Iterable[tuple[str, int | None]]) -> tuple[str, tuple[RawHe
     return "".join(parts), tuple(headings)
 
 
+def detail(error: BaseException) -> str:
+    """A library's error in its own words, for an IngestError's ``detail``."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 def extract_pdf(path: Path, data: bytes) -> Extracted:
     """Extract a PDF's text page by page; raise IngestError for corrupt, locked or image-only files."""
+    if b"%PDF-" not in data[:1024]:  # pypdf would only log this and then fail on something else
+        raise IngestError("not a PDF: the file has no PDF header", path, f"starts with {data[:8]!r}")
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
@@ -133,10 +172,18 @@ def extract_pdf(path: Path, data: bytes) -> Extracted:
         meta = reader.metadata
         title = (meta.title or "") if meta is not None else ""
         created = declared_date(meta.get("/CreationDate")) if meta is not None else None
+        images = 0 if any(page.strip() for page in pages) else sum(len(page.images) for page in reader.pages)
     except _PDF_ERRORS as e:
-        raise IngestError(f"{path}: corrupt PDF ({type(e).__name__}: {e})") from e
+        if b"%%EOF" not in data[-1024:]:
+            raise IngestError("incomplete PDF: the file is cut off before its end (copy or download it again)",
+                              path, detail(e)) from e
+        raise IngestError("damaged PDF that cannot be read (re-save or re-export it)", path, detail(e)) from e
+    if images:
+        raise IngestError(f"scanned PDF: its {len(pages)} page(s) hold images but no text layer; it needs OCR "
+                          "(text recognition) before it can be indexed", path)
     if not any(page.strip() for page in pages):
-        raise IngestError(f"{path}: no extractable text (scanned PDF?)")
+        raise IngestError(f"no text layer on any of its {len(pages)} page(s): blank pages, or text drawn as "
+                          "shapes (a scan needs OCR first)", path)
     starts, pos = [], 0
     for page in pages:
         starts.append(pos)
@@ -148,22 +195,46 @@ def _decrypt(path: Path, reader: PdfReader) -> None:
     try:
         unlocked = reader.decrypt("")
     except (PyPdfError, NotImplementedError) as e:
-        raise IngestError(f"{path}: encrypted PDF that cannot be decrypted ({e})") from e
+        raise IngestError("encrypted PDF that vraagbaak cannot decrypt (save a copy without encryption)",
+                          path, detail(e)) from e
     if not unlocked:
-        raise IngestError(f"{path}: encrypted PDF (a password is required)")
+        raise IngestError("encrypted PDF: it needs a password to open (save a copy without the password "
+                          "and ingest that)", path)
 
 
 def extract_docx(path: Path, data: bytes) -> Extracted:
     """Extract a DOCX's paragraphs and table rows in body order; raise IngestError when it is corrupt."""
+    _check_docx_size(path, data)
     try:
         document = docx.Document(io.BytesIO(data))
         lines = list(_docx_lines(document.iter_inner_content()))
         title = document.core_properties.title or ""
         created = declared_date(document.core_properties.created)
     except _DOCX_ERRORS as e:
-        raise IngestError(f"{path}: corrupt DOCX ({type(e).__name__}: {e})") from e
+        raise IngestError("damaged DOCX that cannot be read as a Word document (re-save it from Word or "
+                          "LibreOffice)", path, detail(e)) from e
     text, headings = _assemble(lines)
     return Extracted(text, squash(title) or (headings[0][3] if headings else ""), headings, date=created)
+
+
+def _check_docx_size(path: Path, data: bytes) -> None:
+    """Refuse a DOCX that is no zip, or whose parts would unpack past the limits (a zip bomb).
+
+    The sizes come from the zip's directory; zipfile never inflates an entry past the size declared
+    there (it stops and fails the CRC check), so a lying directory cannot get round the limit.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except _ZIP_ERRORS as e:
+        raise IngestError("not a DOCX: the file is no zip archive (an old .doc renamed to .docx?)",
+                          path, detail(e)) from e
+    xml = sum(e.file_size for e in entries if e.filename.endswith((".xml", ".rels")))
+    total = sum(e.file_size for e in entries)
+    if xml > MAX_DOCX_XML_BYTES or total > MAX_DOCX_BYTES:
+        raise IngestError(f"DOCX too large unpacked ({total // _MB:,} MB, of which {xml // _MB:,} MB XML; the limits "
+                          f"are {MAX_DOCX_BYTES // _MB:,} MB and {MAX_DOCX_XML_BYTES // _MB:,} MB XML): a zip bomb "
+                          "or a document too big to index", path)
 
 
 def _docx_lines(blocks: Iterable[Paragraph | Table]) -> Iterator[tuple[str, int | None]]:
@@ -195,6 +266,9 @@ def _docx_level(paragraph: Paragraph) -> int | None:
 
 def extract_html(path: Path, markup: str) -> Extracted:
     """Extract an HTML page's visible text, one block per line, without scripts, styles or markup."""
+    if len(markup) > MAX_HTML_CHARS:
+        raise IngestError(f"HTML page too large ({len(markup) / _MB:,.0f} MB; the limit is {MAX_HTML_CHARS // _MB} MB)",
+                          path)
     try:
         soup = BeautifulSoup(markup, "html.parser")
         title_tag = soup.find("title")
@@ -208,8 +282,8 @@ def extract_html(path: Path, markup: str) -> Extracted:
         walker = _HtmlLines()
         walker.walk(soup)
         walker.flush()
-    except (ParserRejectedMarkup, RecursionError) as e:
-        raise IngestError(f"{path}: cannot parse HTML ({type(e).__name__}: {e})") from e
+    except (ParserRejectedMarkup, RecursionError) as e:  # the walk has no recursion; bs4's own calls might
+        raise IngestError("HTML that cannot be parsed", path, detail(e)) from e
     text, headings = _assemble(walker.lines)
     return Extracted(text, title, headings, date=published)
 
@@ -255,18 +329,33 @@ class _HtmlLines:
         if line:
             self.lines.append((line, None))
 
-    def walk(self, node: Tag) -> None:
-        for child in node.children:
-            if isinstance(child, Tag):
-                self.tag(child)
-            elif isinstance(child, NavigableString) and not isinstance(child, PreformattedString):
-                self.buffer.append(str(child))
+    def walk(self, root: Tag) -> None:
+        """Visit ``root``'s children in document order with an explicit stack.
 
-    def tag(self, tag: Tag) -> None:
+        Not recursion: a page nested 10,000 deep would pass Python's recursion limit.
+        """
+        stack: list[PageElement | None] = list(reversed(root.contents))  # None: a block ends, flush
+        while stack:
+            node = stack.pop()
+            if node is None:
+                self.flush()
+            elif isinstance(node, Tag):
+                block = node.name in _BLOCK
+                if block:
+                    self.flush()
+                if self.leaf(node):
+                    if block:
+                        self.flush()
+                else:
+                    if block:
+                        stack.append(None)
+                    stack.extend(reversed(node.contents))
+            elif isinstance(node, NavigableString) and not isinstance(node, PreformattedString):
+                self.buffer.append(str(node))
+
+    def leaf(self, tag: Tag) -> bool:
+        """Turn a heading, table row or ``<pre>`` into lines at once; False for any other tag."""
         name = tag.name
-        block = name in _BLOCK
-        if block:
-            self.flush()
         if name in _HTML_LEVELS:
             if heading := _inline(tag):
                 self.lines.append((heading, _HTML_LEVELS[name]))
@@ -276,7 +365,6 @@ class _HtmlLines:
                 self.lines.append((" | ".join(cells), None))
         elif name == "pre":
             self.lines.extend((line.rstrip(), None) for line in newlines(tag.get_text()).split("\n") if line.strip())
-        elif name != "br":
-            self.walk(tag)
-        if block:
-            self.flush()
+        else:
+            return name == "br"
+        return True

@@ -6,7 +6,8 @@ Every offset in the index points into ``LoadedDocument.text``; what that text is
   else latin-1, with ``\r\n`` and lone ``\r`` translated to ``\n`` exactly like Python's universal
   newlines, and nothing else changed. So ``open(doc.source, encoding=doc.encoding).read() == doc.text``.
   ``encoding`` is "utf-8", "cp1252" or "latin-1", or "utf-8-sig" for a UTF-8 file that starts with a
-  BOM (so the equality above still holds: plain "utf-8" would keep the BOM as ``"\ufeff"``).
+  BOM (so the equality above still holds: plain "utf-8" would keep the BOM as ``"\ufeff"``), or
+  "utf-16" (with a BOM), "utf-16-le" / "utf-16-be" (without one, see ``formats.decode_text``).
 * ``.pdf``, ``.docx``, ``.html``, ``.htm``: extracted text, laid out as described in
   :mod:`ingest.formats` (PDF pages are joined with ``"\n\n"``). For HTML, ``encoding`` is the
   codec the bytes were decoded with; for PDF and DOCX it is None.
@@ -17,6 +18,9 @@ code, a block quote, a list or a leading YAML front-matter block. The span ``tex
 ATX heading runs from the first ``#`` to the last non-blank character of its line; of a setext
 heading, over its title line(s) without the underline. Plain text gets no headings here:
 structure detection happens later in the pipeline.
+
+A file that cannot be used raises IngestError with the path as ``source`` and the why in words as
+``reason``; no file is read past ``MAX_FILE_BYTES``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ _DOC_TYPES = {
     ".txt": "txt", ".md": "md", ".markdown": "md", ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html"
 }
 _MAX_TITLE = 200
+MAX_FILE_BYTES = 256 << 20  # read whole into memory, then decoded (a str may take 4 bytes a character)
 # block structure only: a heading's title is its raw text, as written, so inline parsing is not needed
 _MARKDOWN = MarkdownIt("commonmark").disable("inline")
 
@@ -79,7 +84,7 @@ def load(path: Path) -> LoadedDocument:
     source = path.resolve()
     if doc_type is None:
         shown = repr(suffix) if suffix else "(no suffix)"
-        raise IngestError(f"{source}: unsupported file type {shown} (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+        raise IngestError(f"unsupported file type {shown} (supported: {', '.join(SUPPORTED_SUFFIXES)})", source)
     data = _read(source)
     if doc_type in ("txt", "md"):
         text, encoding = formats.decode_text(data)
@@ -100,31 +105,35 @@ def load(path: Path) -> LoadedDocument:
     else:
         extracted = formats.extract_docx(source, data)
     if not extracted.text.strip():
-        raise IngestError(f"{source}: no text in document (only markup, images or empty paragraphs)")
+        raise IngestError("no text in the document (only markup, images or empty paragraphs)", source)
     headings = tuple(Heading(*raw) for raw in extracted.headings)
     return _document(source, extracted.text, extracted.title, doc_type, declared_encoding, extracted.page_starts,
                      headings, extracted.date)
 
 
 def _read(source: Path) -> bytes:
+    """The file's bytes, refusing past ``MAX_FILE_BYTES`` (read at most one byte more, whatever stat says)."""
     try:
-        data = source.read_bytes()
+        with source.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError as e:
-        raise IngestError(f"{source}: file not found") from e
+        raise IngestError("file not found", source) from e
     except IsADirectoryError as e:
-        raise IngestError(f"{source}: is a directory, not a file") from e
+        raise IngestError("is a directory, not a file", source) from e
     except OSError as e:
-        raise IngestError(f"{source}: cannot read file ({e.strerror or e})") from e
+        raise IngestError(f"cannot read file ({e.strerror or e})", source) from e
+    if len(data) > MAX_FILE_BYTES:
+        raise IngestError(f"file too large (over {MAX_FILE_BYTES >> 20} MB, the limit)", source)
     if not data:
-        raise IngestError(f"{source}: empty file")
+        raise IngestError("empty file (0 bytes)", source)
     return data
 
 
 def _check_text(source: Path, text: str) -> None:
     if "\x00" in text:
-        raise IngestError(f"{source}: binary content in a text file (contains NUL bytes)")
+        raise IngestError("binary content in a text file (contains NUL bytes)", source)
     if not text.strip():
-        raise IngestError(f"{source}: empty file (whitespace only)")
+        raise IngestError("empty file (whitespace only)", source)
 
 
 def _document(

@@ -72,11 +72,20 @@ def collect(paths: Iterable[Path], exclude: Sequence[str] = ()) -> tuple[list[Pa
             if path.suffix.lower() in SUPPORTED_SUFFIXES:
                 files.append(path)
             else:
-                failed.append({"source": str(path), "reason": f"unsupported file type {path.suffix!r} "
-                               f"(supported: {', '.join(SUPPORTED_SUFFIXES)})"})
+                shown = repr(path.suffix) if path.suffix else "(no suffix)"
+                supported = ", ".join(SUPPORTED_SUFFIXES)
+                failed.append(failure(path, f"unsupported file type {shown} (supported: {supported})"))
         else:
-            failed.append({"source": str(path), "reason": "no such file or directory"})
+            failed.append(failure(path, "no such file or directory"))
     return list(dict.fromkeys(files)), failed
+
+
+def failure(source: Path | str, reason: str, detail: str | None = None) -> dict[str, str]:
+    """One entry of a report's ``failed``: ``{source, reason}``, plus ``detail`` when a library gave one."""
+    entry = {"source": str(source), "reason": reason}
+    if detail:
+        entry["detail"] = detail
+    return entry
 
 
 def file_hash(path: Path) -> str:
@@ -219,12 +228,12 @@ class Ingestor:
                 doc = load(path)
                 passages = self.chunker.split(doc)
                 if not passages:
-                    raise IngestError(f"{path}: no text to index")
+                    raise IngestError("no text to index", path)
                 stat = path.stat()
             except IngestError as e:
-                report.failed.append({"source": str(path), "reason": str(e)})
+                report.failed.append(failure(path, e.reason, e.detail))
             except OSError as e:
-                report.failed.append({"source": str(path), "reason": f"cannot read file ({e})"})
+                report.failed.append(failure(path, f"cannot read file ({e.strerror or e})"))
             else:
                 batch.append(_Pending(doc, digest, stat.st_size, stat.st_mtime, passages, existed))
                 size += len(passages)

@@ -382,17 +382,17 @@ def _zip_without_docx_parts() -> bytes:
 ERROR_CASES = {
     "x.bin": (b"\x00\x01", "unsupported file type '.bin'"),
     "noext": (b"text", "unsupported file type (no suffix)"),
-    "empty.txt": (b"", "empty file"),
+    "empty.txt": (b"", "empty file (0 bytes)"),
     "blank.md": (b" \n\t\r\n  ", "empty file (whitespace only)"),
     "bom-only.txt": (b"\xef\xbb\xbf\n", "empty file"),
     "fake.txt": (b"PK\x03\x04\x00\x00binary\x00junk", "contains NUL bytes"),
     "fake.html": (b"<p>hi</p>\x00\x00", "contains NUL bytes"),
-    "empty.pdf": (b"", "empty file"),
-    "corrupt.pdf": (b"this is not a pdf at all, just text", "corrupt PDF"),
-    "truncated.pdf": (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog", "corrupt PDF"),
-    "corrupt.docx": (b"definitely not a zip archive", "corrupt DOCX"),
-    "notword.docx": (_zip_without_docx_parts(), "corrupt DOCX"),
-    "scripts.html": (b"<html><head><title>t</title></head><script>x()</script></html>", "no text in document"),
+    "empty.pdf": (b"", "empty file (0 bytes)"),
+    "corrupt.pdf": (b"this is not a pdf at all, just text", "not a PDF: the file has no PDF header"),
+    "truncated.pdf": (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog", "incomplete PDF: the file is cut off"),
+    "corrupt.docx": (b"definitely not a zip archive", "not a DOCX: the file is no zip archive"),
+    "notword.docx": (_zip_without_docx_parts(), "damaged DOCX"),
+    "scripts.html": (b"<html><head><title>t</title></head><script>x()</script></html>", "no text in the document"),
 }
 
 
@@ -402,9 +402,10 @@ def test_unusable_files_raise_ingest_error_naming_the_file(tmp_path: Path, name:
     path = write(tmp_path / name, data)
     with pytest.raises(IngestError) as info:
         load(path)
-    message = str(info.value)
-    assert message.startswith(str(path.resolve()) + ": ")
-    assert reason in message
+    error = info.value
+    assert error.source == str(path.resolve())
+    assert str(error) == f"{path.resolve()}: {error.reason}"  # the file named once
+    assert reason in error.reason and name not in error.reason
 
 
 def test_unsupported_suffix_lists_supported_ones(tmp_path: Path) -> None:
@@ -414,10 +415,11 @@ def test_unsupported_suffix_lists_supported_ones(tmp_path: Path) -> None:
 
 
 def test_corrupt_formats_chain_the_original_error(tmp_path: Path) -> None:
-    for name in ("corrupt.pdf", "corrupt.docx"):
+    for name in ("truncated.pdf", "corrupt.docx", "notword.docx"):
         with pytest.raises(IngestError) as info:
             load(write(tmp_path / name, ERROR_CASES[name][0]))
         assert info.value.__cause__ is not None
+        assert info.value.detail == f"{type(info.value.__cause__).__name__}: {info.value.__cause__}"
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
@@ -450,5 +452,5 @@ def test_pdf_without_text_raises(tmp_path: Path) -> None:
     pdf = FPDF()
     pdf.add_page()
     pdf.add_page()
-    with pytest.raises(IngestError, match=r"scan\.pdf: no extractable text \(scanned PDF\?\)"):
-        load(write(tmp_path / "scan.pdf", bytes(pdf.output())))
+    with pytest.raises(IngestError, match=r"blank\.pdf: no text layer on any of its 2 page\(s\)"):
+        load(write(tmp_path / "blank.pdf", bytes(pdf.output())))

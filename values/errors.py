@@ -10,7 +10,17 @@ class ConfigError(VraagbaakError):
 
 
 class IngestError(VraagbaakError):
-    """A document could not be loaded or split; the message names the file and the reason."""
+    """A document could not be loaded or split; the message names the file once and says why in words.
+
+    ``reason`` is the why without the path (an ingest report's ``source`` names the file),
+    ``detail`` the library's own words when a library refused the file (None otherwise).
+    """
+
+    def __init__(self, reason: str, source: object = None, detail: str | None = None) -> None:
+        self.reason = reason
+        self.source = None if source is None else str(source)
+        self.detail = detail
+        super().__init__(reason if source is None else f"{source}: {reason}")
 
 
 class StoreError(VraagbaakError):
