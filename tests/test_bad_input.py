@@ -1,0 +1,211 @@
+"""Bad input next to a good document: each bad file fails alone with a clear reason, or is indexed right.
+
+Every file is generated into tmp_path (the large ones streamed, never held whole in memory); the
+index is real Chroma with the fake embedder, so this runs in the quick tier.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fpdf import FPDF
+from PIL import Image
+from pypdf import PdfWriter
+
+from assistant.assistant import Assistant
+from assistant.settings import Settings
+from ingest.chunking import Chunker, ChunkingConfig
+from ingest.formats import MAX_DOCX_XML_BYTES, MAX_HTML_CHARS
+from ingest.loaders import load
+
+GOOD = "# Zeppelinhaven\n\nDe zeppelinhaven van Kortrijk opent in 2031 met vier aanlegmasten.\n"
+GOOD_QUESTION = "Wanneer opent de zeppelinhaven van Kortrijk?"
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>')
+_RELS = (
+    '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+    'officeDocument" Target="word/document.xml"/></Relationships>')
+_DOCUMENT = (
+    '<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+    '<w:body><w:p><w:r><w:t>Een alinea.</w:t></w:r></w:p></w:body></w:document>')
+
+
+def pdf_bytes(pages: list[str]) -> bytes:
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for text in pages:
+        pdf.add_page()
+        if text:
+            pdf.cell(text=text)
+    return bytes(pdf.output())
+
+
+def encrypted(data: bytes, user_password: str) -> bytes:
+    writer = PdfWriter(clone_from=io.BytesIO(data))
+    writer.encrypt(user_password, owner_password="eigenaar", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def scanned_pdf() -> bytes:
+    """A page that is one picture of text (what a scanner makes): no text layer."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.image(Image.new("L", (200, 100), color=200), x=10, y=10, w=100)
+    return bytes(pdf.output())
+
+
+def zipped(entries: dict[str, str]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+def write_docx_bomb(path: Path) -> None:
+    """A DOCX whose document.xml inflates to just over the XML limit, from about 200 KB on disk."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        archive.writestr("_rels/.rels", _RELS)
+        with archive.open("word/document.xml", "w", force_zip64=True) as f:
+            block = b" " * (1 << 20)
+            for _ in range(MAX_DOCX_XML_BYTES // len(block) + 1):
+                f.write(block)
+
+
+def write_big_html(path: Path, size: int) -> None:
+    paragraph = b"<p>Een alinea met <b>vet</b> en <a href='x'>een link</a> over de begroting.</p>\n"
+    with path.open("wb") as f:
+        f.write(b"<html><body>")
+        for _ in range(size // len(paragraph) + 1):
+            f.write(paragraph)
+        f.write(b"</body></html>")
+
+
+# name -> (bytes, what the failure's reason must say)
+FAILING: dict[str, tuple[Callable[[], bytes], str]] = {
+    "leeg.txt": (lambda: b"", "empty file (0 bytes)"),
+    "spaties.txt": (lambda: b" \n\t\r\n", "empty file (whitespace only)"),
+    "nul.txt": (lambda: b"tekst\x00met\x00nul\x00bytes en meer", "contains NUL bytes"),
+    "leeg.pdf": (lambda: b"", "empty file (0 bytes)"),
+    "afgekapt.pdf": (lambda: (data := pdf_bytes(["Een pagina tekst."] * 3))[:len(data) // 2], "incomplete PDF"),
+    "programma.pdf": (lambda: b"\x7fELF\x02\x01\x01" + bytes(200), "not a PDF"),
+    "geheim.pdf": (lambda: encrypted(pdf_bytes(["Geheime tekst."]), "wachtwoord"), "needs a password"),
+    "scan.pdf": (scanned_pdf, "needs OCR"),
+    "blanco.pdf": (lambda: pdf_bytes([""] * 5000), "no text layer on any of its 5000 page(s)"),
+    "types.docx": (lambda: zipped({"[Content_Types].xml": "<Types/>", "word/document.xml": _DOCUMENT}),
+                   "damaged DOCX"),
+    "geen-zip.docx": (lambda: b"een oud .doc-bestand, hernoemd", "not a DOCX"),
+    "alleen-script.html": (lambda: b"<html><script>x()</script></html>", "no text in the document"),
+}
+# name -> (bytes, words of a question its passage answers)
+INDEXED: dict[str, tuple[Callable[[], bytes], str]] = {
+    "utf16-bom.txt": (lambda: "Het walvisarchief van Oostende telt één zaal.".encode("utf-16"),
+                      "walvisarchief Oostende"),
+    "utf16-zonder-bom.txt": (lambda: "Het kabeljauwregister van Urk telt één kast.".encode("utf-16-le"),
+                             "kabeljauwregister Urk"),
+    "utf16-be.md": (lambda: codecs.BOM_UTF16_BE + "Het haringloket in Scheveningen.".encode("utf-16-be"),
+                    "haringloket Scheveningen"),
+    "diep.html": (lambda: ("<html><body>" + "<div>" * 10_000 + "De diepgenestelde vuurtorenwachter."
+                           + "</div>" * 10_000 + "</body></html>").encode(), "diepgenestelde vuurtorenwachter"),
+    "gemengd.txt": (lambda: "Het café in Zwolle. ".encode() + "Het café in Deventer.".encode("cp1252"),
+                    "Deventer"),
+    "alleen-eigenaar.pdf": (lambda: encrypted(pdf_bytes(["De ooievaarstoren van Alphen."]), ""),
+                            "ooievaarstoren Alphen"),
+}
+
+
+def bad_folder(folder: Path) -> None:
+    for name, (make, _) in {**FAILING, **INDEXED}.items():
+        (folder / name).write_bytes(make())
+    write_docx_bomb(folder / "bom.docx")
+    write_big_html(folder / "groot.html", 50 << 20)  # five times MAX_HTML_CHARS
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "goed.md").write_text(GOOD, encoding="utf-8")
+    return folder
+
+
+def test_each_bad_file_fails_alone_with_its_reason_and_the_rest_is_indexed(
+        make_assistant: Callable[..., Assistant], good: Path) -> None:
+    bad_folder(good)
+    a = make_assistant()
+    report = a.ingest([good])
+    failed = {Path(f["source"]).name: f for f in report.failed}
+    expected = {**{name: reason for name, (_, reason) in FAILING.items()},
+                "bom.docx": "DOCX too large unpacked",
+                "groot.html": f"HTML page too large (50 MB; the limit is {MAX_HTML_CHARS >> 20} MB)"}
+    assert set(failed) == set(expected)
+    for name, reason in expected.items():
+        entry = failed[name]
+        assert reason in entry["reason"], (name, entry)
+        assert name not in entry["reason"] and str(good) not in entry["reason"]  # the source names the file
+        assert set(entry) <= {"source", "reason", "detail"} and entry.get("detail", "x")
+    assert "AttributeError" in failed["types.docx"]["detail"]  # python-docx's own words, kept apart
+    assert report.added == 1 + len(INDEXED)
+    assert a.retriever.retrieve(GOOD_QUESTION, 1).hits[0].passage.source == str(good / "goed.md")
+    for name, (_, question) in INDEXED.items():
+        hit = a.retriever.retrieve(question, 1).hits[0]
+        assert hit.passage.source == str(good / name), (name, hit.passage.text)
+
+
+def test_utf16_text_is_decoded_and_reopens_with_its_encoding(
+        make_assistant: Callable[..., Assistant], good: Path) -> None:
+    text = "Eerste regel: één café.\r\nTweede regel.\n"
+    (good / "bom.txt").write_bytes(text.encode("utf-16"))
+    (good / "le.txt").write_bytes(text.encode("utf-16-le"))
+    (good / "be.txt").write_bytes(text.encode("utf-16-be"))
+    a = make_assistant()
+    assert not a.ingest([good]).failed
+    documents = a.index.documents()
+    for name, encoding in (("bom.txt", "utf-16"), ("le.txt", "utf-16-le"), ("be.txt", "utf-16-be")):
+        record = documents[str(good / name)]
+        assert record.encoding == encoding
+        with open(good / name, encoding=encoding) as f:
+            assert f.read() == "Eerste regel: één café.\nTweede regel.\n"
+
+
+def test_a_second_run_meeting_bad_files_loses_nothing_indexed(
+        make_assistant: Callable[..., Assistant], good: Path) -> None:
+    (good / "wordt-kapot.txt").write_text("Het fietsenpakhuis van Zutphen heeft drie verdiepingen.\n",
+                                          encoding="utf-8")
+    a = make_assistant()
+    first = a.ingest([good])
+    assert (first.added, first.failed) == (2, [])
+    (good / "wordt-kapot.txt").write_bytes(b"\x00\x01kapot")
+    bad_folder(good)
+    second = a.ingest([good])
+    assert "wordt-kapot.txt" in {Path(f["source"]).name for f in second.failed}
+    assert second.unchanged == 1 and second.removed == 0
+    assert a.retriever.retrieve(GOOD_QUESTION, 1).hits[0].passage.source == str(good / "goed.md")
+    kept = a.retriever.retrieve("fietsenpakhuis Zutphen", 1).hits[0].passage
+    assert kept.source == str(good / "wordt-kapot.txt")  # the old version stays until a good one replaces it
+
+
+def test_a_twenty_megabyte_line_loads_and_splits_with_exact_offsets(tmp_path: Path) -> None:
+    path = tmp_path / "regel.txt"
+    with path.open("w", encoding="utf-8") as f:
+        for _ in range(20 << 20 >> 17):  # 160 blocks of 128 KiB words, no newline
+            f.write("woord " * ((1 << 17) // 6))
+    doc = load(path)
+    assert "\n" not in doc.text and len(doc.text) > 19 << 20
+    settings = Settings()
+    passages = Chunker(ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.structure)).split(doc)
+    assert len(passages) > 1000
+    assert all(doc.text[p.start:p.end] == p.text and len(p.text) <= settings.chunk_size for p in passages)
