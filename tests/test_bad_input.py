@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from pypdf import PdfWriter
 
@@ -22,6 +24,7 @@ from assistant.settings import Settings
 from ingest.chunking import Chunker, ChunkingConfig
 from ingest.formats import MAX_DOCX_XML_BYTES, MAX_HTML_CHARS
 from ingest.loaders import load
+from values.errors import IngestError
 
 GOOD = "# Zeppelinhaven\n\nDe zeppelinhaven van Kortrijk opent in 2031 met vier aanlegmasten.\n"
 GOOD_QUESTION = "Wanneer opent de zeppelinhaven van Kortrijk?"
@@ -205,7 +208,60 @@ def test_a_twenty_megabyte_line_loads_and_splits_with_exact_offsets(tmp_path: Pa
             f.write("woord " * ((1 << 17) // 6))
     doc = load(path)
     assert "\n" not in doc.text and len(doc.text) > 19 << 20
-    settings = Settings()
-    passages = Chunker(ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.structure)).split(doc)
+    defaults = Settings()
+    passages = Chunker(ChunkingConfig(defaults.chunk_size, defaults.chunk_overlap, defaults.structure)).split(doc)
     assert len(passages) > 1000
-    assert all(doc.text[p.start:p.end] == p.text and len(p.text) <= settings.chunk_size for p in passages)
+    assert all(doc.text[p.start:p.end] == p.text and len(p.text) <= defaults.chunk_size for p in passages)
+
+
+# --- properties: any input, passages that point exactly into the loaded text ------------------------
+
+_PIECES = ["Vraag 1", "Antwoord", "VRAAG", "# Kop", "## Sub", "===", "---", "\n", "\n\n", "\r\n", "\r", " ",
+           "   ", "\t", "1. ", "2) ", "a. ", "Het ", "woord", "zin.", " ? ", "! ", "; ", ", ", "é", "ĳ", "€", "|",
+           "\ufeff", "-\n", "```", "> ", "- ", "x" * 40]
+_TEXTS = st.one_of(st.text(max_size=300), st.lists(st.sampled_from(_PIECES), max_size=80).map("".join))
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for a property's examples (hypothesis reruns a test; tmp_path would be shared anyway)."""
+    return tmp_path_factory.mktemp("properties")
+
+
+@given(text=_TEXTS, suffix=st.sampled_from([".txt", ".md"]), size=st.integers(20, 400),
+       overlap=st.integers(0, 100), structure=st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_any_text_gives_passages_with_exact_offsets_inside_it(
+        scratch: Path, text: str, suffix: str, size: int, overlap: int, structure: bool) -> None:
+    path = scratch / f"doc{suffix}"
+    path.write_bytes(text.encode("utf-8"))
+    try:
+        doc = load(path)
+    except IngestError as e:  # only for what is empty or binary, said in words
+        assert e.reason in ("empty file (0 bytes)", "empty file (whitespace only)",
+                            "binary content in a text file (contains NUL bytes)")
+        assert not text.replace("\ufeff", "", 1).strip() or "\x00" in text
+        return
+    with open(path, encoding=doc.encoding) as f:
+        assert f.read() == doc.text
+    passages = Chunker(ChunkingConfig(size, overlap, structure)).split(doc)
+    assert passages
+    for p in passages:
+        assert 0 <= p.start < p.end <= len(doc.text)
+        assert doc.text[p.start:p.end] == p.text and p.text.strip()
+
+
+@given(data=st.binary(max_size=400), suffix=st.sampled_from([".txt", ".md", ".html", ".pdf", ".docx"]))
+@settings(max_examples=200, deadline=None)
+def test_any_bytes_load_or_fail_with_an_ingest_error(scratch: Path, data: bytes, suffix: str) -> None:
+    path = scratch / f"bytes{suffix}"
+    path.write_bytes(data)
+    try:
+        doc = load(path)
+    except IngestError as e:
+        assert e.source == str(path.resolve()) and e.reason and str(path) not in e.reason
+        return
+    assert doc.text.strip()
+    if suffix in (".txt", ".md"):
+        with open(path, encoding=doc.encoding) as f:
+            assert f.read() == doc.text
