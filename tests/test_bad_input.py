@@ -252,7 +252,7 @@ def test_any_text_gives_passages_with_exact_offsets_inside_it(
 
 
 @given(data=st.binary(max_size=400), suffix=st.sampled_from([".txt", ".md", ".html", ".pdf", ".docx"]))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 def test_any_bytes_load_or_fail_with_an_ingest_error(scratch: Path, data: bytes, suffix: str) -> None:
     path = scratch / f"bytes{suffix}"
     path.write_bytes(data)
