@@ -56,6 +56,29 @@ def test_ingest_ask_status_json_contracts(env: dict[str, str], docs: Path) -> No
     assert (status["years"], status["undated"]) == ({"2017": 6}, 1)  # the seed states no date
 
 
+def test_ingest_exits_1_when_any_path_failed_and_prints_its_summary_to_stdout(
+        env: dict[str, str], docs: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    code, out, err = invoke(env, "ingest", str(missing), str(docs / SEED.name))
+    assert code == 1
+    assert "added 1," in out and "failed 1;" in out and "failed 1" not in err
+    assert f"failed: {missing}" in out
+    code, out, _ = invoke(env, "ingest", str(missing), str(docs / SEED.name), "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert (report["unchanged"], [f["source"] for f in report["failed"]]) == (1, [str(missing)])
+    code, out, _ = invoke(env, "ingest", str(docs / SEED.name))
+    assert code == 0 and "unchanged 1," in out and "failed 0;" in out
+
+
+def test_help_documents_the_exit_codes_and_shows_no_type_names(env: dict[str, str]) -> None:
+    for args in (["--help"], ["ingest", "--help"], ["ask", "--help"], ["serve", "--help"]):
+        code, out, _ = invoke(env, *args)
+        assert code == 0
+        assert "Exit codes" in out and "2 bad usage" in " ".join(out.split()), args
+        assert "<bool>" not in out and "<list[" not in out and "<str>" not in out, args
+
+
 def test_data_dir_option_keeps_indexes_apart(env: dict[str, str], docs: Path, tmp_path: Path) -> None:
     other = tmp_path / "other-index"
     assert invoke(env, "ingest", str(docs / "000_f1983a13cfbb3364.txt"), "--data-dir", str(other))[0] == 0

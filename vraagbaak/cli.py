@@ -10,14 +10,18 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from assistant.settings import Settings
 from values.errors import VraagbaakError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+EXIT_CODES = ("Exit codes: 0 done; 1 an error, or (ingest) a file or folder that could not be indexed; "
+              "2 bad usage or settings.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, epilog=EXIT_CODES,
                   help="Ask questions over your documents, with cited sources.")
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # results, unwrapped: a script redirects them
+err = Console(stderr=True)  # progress and errors
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="VRAAGBAAK_DATA_DIR",
                                               help="Index folder (default ./.vraagbaak).")]
@@ -49,7 +53,8 @@ def fail(error: VraagbaakError) -> typer.Exit:
     return typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog="Exit codes: 0 every path indexed (or unchanged); 1 any path failed (the summary "
+                     "lists each), or an error; 2 bad usage or settings.")
 def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(
         help="Files or folders (recursive). None with --sync: everything the index was built from.")] = None,
@@ -61,7 +66,10 @@ def ingest(
                           "with the folders for later syncs; VRAAGBAAK_EXCLUDE applies everywhere).")] = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Add or update documents; unchanged files cost only a hash check."""
+    """Add or update documents; unchanged files cost only a hash check.
+
+    The summary (or --json) goes to stdout, the progress bar to stderr.
+    """
     settings = settings_from(data_dir)
     try:
         assistant = build(settings)
@@ -85,12 +93,14 @@ def ingest(
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:
-        err.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+        out.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
                   f"renamed {report.renamed}, removed {report.removed}, failed {len(report.failed)}; "
-                  f"{report.passages} passages indexed, {report.embedded} embedded, {report.seconds:.1f} s")
+                  f"{report.passages} passages indexed, {report.embedded} embedded, {report.seconds:.1f} s",
+                  highlight=False)
         for failure in report.failed:
-            err.print(f"[yellow]failed:[/yellow] {failure['source']}: {failure['reason']}")
-    if report.failed and not (report.added or report.updated or report.unchanged or report.renamed):
+            out.print(f"[yellow]failed:[/yellow] {escape(failure['source'])}: {escape(failure['reason'])}",
+                      highlight=False)
+    if report.failed:  # scripts notice, even when the other paths were indexed
         raise typer.Exit(1)
 
 
