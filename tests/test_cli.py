@@ -88,10 +88,43 @@ def test_data_dir_option_keeps_indexes_apart(env: dict[str, str], docs: Path, tm
     assert json.loads(out)["documents"] == 0
 
 
-def test_ask_on_empty_index_says_how_to_fix(env: dict[str, str]) -> None:
+def test_ask_on_empty_index_says_how_to_fix_and_creates_nothing(env: dict[str, str], tmp_path: Path) -> None:
     code, _, err = invoke(env, "ask", "Wat is er gevraagd?")
     assert code == 1
     assert "empty" in err and "vraagbaak ingest" in err
+    assert not Path(env["VRAAGBAAK_DATA_DIR"]).exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args in (["ask", "Wat?"], ["eval", str(tmp_path / "q.jsonl")], ["calibrate"], ["remove", "x.txt"]):
+        (tmp_path / "q.jsonl").write_text('{"id": "q", "question": "Wat?"}\n', encoding="utf-8")
+        code, _, err = invoke(env, *args, "--data-dir", str(empty))
+        assert code == 1 and "is empty" in err, args
+    assert list(empty.iterdir()) == []
+
+
+def test_ask_rejects_k_out_of_range(env: dict[str, str], docs: Path) -> None:
+    for k in ("0", "-1", "41"):
+        code, out, err = invoke(env, "ask", SEED_QUESTION, "-k", k)
+        assert code == 2 and "-k" in err and out == "", k
+    assert "40 candidates" in err and "VRAAGBAAK_CANDIDATES" in err
+    invoke(env, "ingest", str(docs))
+    code, out, _ = invoke(env, "ask", SEED_QUESTION, "--json", "-k", "40")
+    assert code == 0 and len(json.loads(out)["retrieved"]) > 5
+
+
+def test_ask_labels_the_draft_and_the_final_answer_and_shows_relevance_only_on_request(
+        env: dict[str, str], docs: Path) -> None:
+    invoke(env, "ingest", str(docs))
+    code, out, _ = invoke(env, "ask", SEED_QUESTION, "--stream")
+    assert code == 0
+    assert out.startswith("draft: ") and out.count("draft: ") == 1
+    assert "final (checked)" in out and "75.000 euro" in out
+    assert "score" not in out and "relevance" not in out
+    code, out, _ = invoke(env, "ask", SEED_QUESTION, "--scores")
+    assert code == 0 and not out.startswith("draft: ") and "final (checked)" not in out
+    first = next(line for line in out.splitlines() if line.startswith("[1] "))
+    relevance = float(first.split("relevance ")[1].split()[0])
+    assert 0 < relevance <= 1
 
 
 def test_empty_and_huge_questions_are_refused_clearly(env: dict[str, str], docs: Path) -> None:
