@@ -66,7 +66,7 @@ def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., A
 
 
 out = Console(soft_wrap=True)  # results, unwrapped: a script redirects them
-err = Console(stderr=True)  # progress and errors
+err = Console(stderr=True, soft_wrap=True)  # progress and errors (unwrapped: one line each)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="VRAAGBAAK_DATA_DIR", metavar="DIR",
                                               help="Index folder (default ./.vraagbaak).")]
