@@ -1,6 +1,7 @@
 """The CLI through typer's runner: the JSON contracts other tools read, and clear failures."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,16 @@ def test_eval_scores_gold_passages(env: dict[str, str], docs: Path, tmp_path: Pa
     assert [line["id"] for line in lines] == ["q1", "q2"]
     assert all(ASK_KEYS | {"seconds"} <= set(line) for line in lines)
     assert len(lines[0]["retrieved"]) == 5
+
+
+def test_a_missing_llm_extra_names_the_backend_and_the_extra(
+        env: dict[str, str], docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    invoke(env, "ingest", str(docs))
+    monkeypatch.setitem(sys.modules, "langchain_openai", None)  # as in an install without vraagbaak[llm]
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    code, _, err = invoke({**env, "VRAAGBAAK_LLM": f"gguf:{model}"}, "ask", SEED_QUESTION)
+    assert code == 1
+    assert f"VRAAGBAAK_LLM=gguf:{model} needs langchain-openai" in err and "pip install 'vraagbaak[llm]'" in err
+    code, _, err = invoke({**env, "VRAAGBAAK_LLM": "openai", "VRAAGBAAK_LLM_MODEL": "m"}, "ask", SEED_QUESTION)
+    assert code == 1 and "VRAAGBAAK_LLM=openai needs langchain-openai" in err

@@ -86,7 +86,7 @@ def settings_from(data_dir: Path | None, **overrides: Any) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as e:
-        err.print(f"[red]invalid settings:[/red] {e}")
+        err.print(f"[red]invalid settings:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
 
 
@@ -99,7 +99,7 @@ def build(settings: Settings) -> Any:
 
 def fail(error: VraagbaakError) -> typer.Exit:
     """Print an error for a person and return the exit to raise."""
-    err.print(f"[red]error:[/red] {error}")
+    err.print(f"[red]error:[/red] {escape(str(error))}")  # a message's "[llm]" is text, not markup
     return typer.Exit(1)
 
 
@@ -166,9 +166,9 @@ def remove(path: Annotated[Path, typer.Argument(metavar="PATH", help="The indexe
     except VraagbaakError as e:
         raise fail(e) from e
     if not removed:
-        err.print(f"[yellow]{path} was not indexed[/yellow]")
+        err.print(f"[yellow]{escape(str(path))} was not indexed[/yellow]")
         raise typer.Exit(1)
-    err.print(f"removed {path}")
+    err.print(f"removed {escape(str(path))}")
 
 
 @command()
@@ -369,7 +369,7 @@ def watch(
         watcher = start_watcher(build(settings), folder, as_json=as_json, debounce=settings.watch_debounce)
     except VraagbaakError as e:
         raise fail(e) from e
-    err.print(f"watching {folder} (Ctrl-C stops)")
+    err.print(f"watching {escape(str(folder))} (Ctrl-C stops)")
     interrupted = False
     try:
         while watcher.alive:
@@ -397,7 +397,7 @@ def start_watcher(assistant: Any, folder: Path, *, as_json: bool, debounce: floa
                   f"({run.seconds:.1f} s)")
 
     watcher = FolderWatcher(assistant.ingestor, [folder], on_report=report, debounce=debounce,
-                            on_error=lambda e: err.print(f"[red]error:[/red] {e}"))
+                            on_error=lambda e: err.print(f"[red]error:[/red] {escape(str(e))}"))
     watcher.start()
     return watcher
 
