@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= .vraagbaak
+# `make run PORT=7861` when 7860 is taken (VRAAGBAAK_PORT works too)
+PORT ?=
 export HF_HUB_OFFLINE := 1
 
 .PHONY: run test test-quick setup setup-test browser serve ingest-samples lint clean
@@ -12,9 +14,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-setup: $(BIN)/python
+setup: $(VENV)/.installed
+
+# a stamp: pip runs again only when pyproject.toml changed (or after `make clean`)
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[llm]'
+	touch $@
 
 setup-test: setup
 	$(BIN)/pip install --quiet -e '.[llm,test]'
@@ -29,7 +35,7 @@ ingest-samples: setup
 	$(BIN)/vraagbaak ingest samples/seed samples/bekamer-2017 --data-dir $(DATA_DIR)
 
 run: ingest-samples
-	$(BIN)/vraagbaak serve --data-dir $(DATA_DIR)
+	$(BIN)/vraagbaak serve --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT))
 
 test: setup-test browser
 	$(BIN)/python -m pytest

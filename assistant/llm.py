@@ -119,7 +119,7 @@ def make_chat_model(settings: Settings) -> ChatModel:
     if name == "openai":
         model = _require_model(settings)
         url = settings.llm_base_url
-        return ChatModel("openai", lambda: _openai(settings, url, model), timeout=settings.llm_timeout,
+        return ChatModel("openai", lambda: _openai(settings, url, model, "openai"), timeout=settings.llm_timeout,
                          where=f"the OpenAI-compatible server {url or 'api.openai.com'} (model {model})")
     if name == "ollama":
         model = _require_model(settings)
@@ -132,20 +132,21 @@ def make_chat_model(settings: Settings) -> ChatModel:
             raise ConfigError(f"GGUF model file {str(path)!r} does not exist: "
                               "set VRAAGBAAK_LLM=gguf:/path/to/model.gguf")
         server = GGUFServer(path, threads=settings.llm_threads, context=settings.llm_context)
-        return ChatModel(f"gguf:{path.name}",
-                         lambda: _openai(settings, server.base_url, server.model_name),
+
+        def gguf_client() -> BaseChatModel:
+            _chat_openai(name)  # before the server loads the model: a missing extra costs nothing
+            return _openai(settings, server.base_url, server.model_name, name)
+
+        return ChatModel(f"gguf:{path.name}", gguf_client,
                          timeout=settings.llm_timeout, close=server.stop,
                          where=f"the local llama.cpp server for {path.name}")
     raise ConfigError(
         f"unknown answer backend {name!r}: use 'extractive', 'openai', 'ollama' or 'gguf:<path>'")
 
 
-def _openai(settings: Settings, base_url: str | None, model: str) -> BaseChatModel:
-    try:
-        from langchain_openai import ChatOpenAI
-    except ImportError as e:
-        raise ConfigError("VRAAGBAAK_LLM=openai needs langchain-openai: pip install 'vraagbaak[llm]'") from e
-    return ChatOpenAI(
+def _openai(settings: Settings, base_url: str | None, model: str, backend: str) -> BaseChatModel:
+    """An OpenAI-compatible chat client; ``backend`` (the VRAAGBAAK_LLM value) names what needs it."""
+    return _chat_openai(backend)(
         model=model, base_url=base_url, api_key=settings.llm_api_key or NO_API_KEY,  # type: ignore[arg-type]
         timeout=settings.llm_timeout, max_retries=settings.llm_retries,
         temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens,  # type: ignore[call-arg]
@@ -154,11 +155,22 @@ def _openai(settings: Settings, base_url: str | None, model: str) -> BaseChatMod
     )
 
 
+def _chat_openai(backend: str) -> type[BaseChatModel]:
+    """langchain-openai's ChatOpenAI, or a ConfigError naming ``backend`` and the extra to install."""
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError as e:
+        raise ConfigError(f"VRAAGBAAK_LLM={backend} needs langchain-openai, which the base install lacks: "
+                          "pip install 'vraagbaak[llm]'") from e
+    return ChatOpenAI
+
+
 def _ollama(settings: Settings, base_url: str, model: str) -> BaseChatModel:
     try:
         from langchain_ollama import ChatOllama
     except ImportError as e:
-        raise ConfigError("VRAAGBAAK_LLM=ollama needs langchain-ollama: pip install 'vraagbaak[llm]'") from e
+        raise ConfigError("VRAAGBAAK_LLM=ollama needs langchain-ollama, which the base install lacks: "
+                          "pip install 'vraagbaak[llm]'") from e
     return ChatOllama(model=model, base_url=base_url, temperature=settings.llm_temperature,
                       num_predict=settings.llm_max_tokens, num_ctx=settings.llm_context,
                       client_kwargs={"timeout": settings.llm_timeout})

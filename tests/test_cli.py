@@ -1,6 +1,7 @@
 """The CLI through typer's runner: the JSON contracts other tools read, and clear failures."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,29 @@ def test_ingest_ask_status_json_contracts(env: dict[str, str], docs: Path) -> No
     assert (status["years"], status["undated"]) == ({"2017": 6}, 1)  # the seed states no date
 
 
+def test_ingest_exits_1_when_any_path_failed_and_prints_its_summary_to_stdout(
+        env: dict[str, str], docs: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    code, out, err = invoke(env, "ingest", str(missing), str(docs / SEED.name))
+    assert code == 1
+    assert "added 1," in out and "failed 1;" in out and "failed 1" not in err
+    assert f"failed: {missing}" in out
+    code, out, _ = invoke(env, "ingest", str(missing), str(docs / SEED.name), "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert (report["unchanged"], [f["source"] for f in report["failed"]]) == (1, [str(missing)])
+    code, out, _ = invoke(env, "ingest", str(docs / SEED.name))
+    assert code == 0 and "unchanged 1," in out and "failed 0;" in out
+
+
+def test_help_documents_the_exit_codes_and_shows_no_type_names(env: dict[str, str]) -> None:
+    for args in (["--help"], ["ingest", "--help"], ["ask", "--help"], ["serve", "--help"]):
+        code, out, _ = invoke(env, *args)
+        assert code == 0
+        assert "Exit codes" in out and "2 bad usage" in " ".join(out.split()), args
+        assert "<bool>" not in out and "<list[" not in out and "<str>" not in out, args
+
+
 def test_data_dir_option_keeps_indexes_apart(env: dict[str, str], docs: Path, tmp_path: Path) -> None:
     other = tmp_path / "other-index"
     assert invoke(env, "ingest", str(docs / "000_f1983a13cfbb3364.txt"), "--data-dir", str(other))[0] == 0
@@ -65,10 +89,43 @@ def test_data_dir_option_keeps_indexes_apart(env: dict[str, str], docs: Path, tm
     assert json.loads(out)["documents"] == 0
 
 
-def test_ask_on_empty_index_says_how_to_fix(env: dict[str, str]) -> None:
+def test_ask_on_empty_index_says_how_to_fix_and_creates_nothing(env: dict[str, str], tmp_path: Path) -> None:
     code, _, err = invoke(env, "ask", "Wat is er gevraagd?")
     assert code == 1
     assert "empty" in err and "vraagbaak ingest" in err
+    assert not Path(env["VRAAGBAAK_DATA_DIR"]).exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args in (["ask", "Wat?"], ["eval", str(tmp_path / "q.jsonl")], ["calibrate"], ["remove", "x.txt"]):
+        (tmp_path / "q.jsonl").write_text('{"id": "q", "question": "Wat?"}\n', encoding="utf-8")
+        code, _, err = invoke(env, *args, "--data-dir", str(empty))
+        assert code == 1 and "is empty" in err, args
+    assert list(empty.iterdir()) == []
+
+
+def test_ask_rejects_k_out_of_range(env: dict[str, str], docs: Path) -> None:
+    for k in ("0", "-1", "41"):
+        code, out, err = invoke(env, "ask", SEED_QUESTION, "-k", k)
+        assert code == 2 and "-k" in err and out == "", k
+    assert "40 candidates" in err and "VRAAGBAAK_CANDIDATES" in err
+    invoke(env, "ingest", str(docs))
+    code, out, _ = invoke(env, "ask", SEED_QUESTION, "--json", "-k", "40")
+    assert code == 0 and len(json.loads(out)["retrieved"]) > 5
+
+
+def test_ask_labels_the_draft_and_the_final_answer_and_shows_relevance_only_on_request(
+        env: dict[str, str], docs: Path) -> None:
+    invoke(env, "ingest", str(docs))
+    code, out, _ = invoke(env, "ask", SEED_QUESTION, "--stream")
+    assert code == 0
+    assert out.startswith("draft: ") and out.count("draft: ") == 1
+    assert "final (checked)" in out and "75.000 euro" in out
+    assert "score" not in out and "relevance" not in out
+    code, out, _ = invoke(env, "ask", SEED_QUESTION, "--scores")
+    assert code == 0 and not out.startswith("draft: ") and "final (checked)" not in out
+    first = next(line for line in out.splitlines() if line.startswith("[1] "))
+    relevance = float(first.split("relevance ")[1].split()[0])
+    assert 0 < relevance <= 1
 
 
 def test_empty_and_huge_questions_are_refused_clearly(env: dict[str, str], docs: Path) -> None:
@@ -124,3 +181,16 @@ def test_eval_scores_gold_passages(env: dict[str, str], docs: Path, tmp_path: Pa
     assert [line["id"] for line in lines] == ["q1", "q2"]
     assert all(ASK_KEYS | {"seconds"} <= set(line) for line in lines)
     assert len(lines[0]["retrieved"]) == 5
+
+
+def test_a_missing_llm_extra_names_the_backend_and_the_extra(
+        env: dict[str, str], docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    invoke(env, "ingest", str(docs))
+    monkeypatch.setitem(sys.modules, "langchain_openai", None)  # as in an install without vraagbaak[llm]
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    code, _, err = invoke({**env, "VRAAGBAAK_LLM": f"gguf:{model}"}, "ask", SEED_QUESTION)
+    assert code == 1
+    assert f"VRAAGBAAK_LLM=gguf:{model} needs langchain-openai" in err and "pip install 'vraagbaak[llm]'" in err
+    code, _, err = invoke({**env, "VRAAGBAAK_LLM": "openai", "VRAAGBAAK_LLM_MODEL": "m"}, "ask", SEED_QUESTION)
+    assert code == 1 and "VRAAGBAAK_LLM=openai needs langchain-openai" in err

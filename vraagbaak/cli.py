@@ -4,24 +4,78 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from assistant.settings import Settings
-from values.errors import VraagbaakError
+from values.errors import StoreError, VraagbaakError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+EXIT_CODES = ("Exit codes: 0 done; 1 an error, or (ingest) a file or folder that could not be indexed; "
+              "2 bad usage or settings.")
+
+
+def _untyped_flags(params: list[Any]) -> list[Any]:
+    """Hide the Python type names typer's help shows (``<bool>`` after a flag, ``<list[Path]>``).
+
+    A flag gets an empty metavar; an argument, named by its metavar, shows no type column.
+    """
+    for param in params:
+        if isinstance(param, typer.core.TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+        elif isinstance(param, typer.core.TyperArgument) and param.metavar is not None:
+            param.display_type_rich = _no_type  # type: ignore[method-assign]
+    return params
+
+
+def _no_type(ctx: Any) -> None:
+    return None
+
+
+class _Group(typer.core.TyperGroup):
+    """The command group, its help without type names after flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The group's parameters, flags untyped."""
+        return _untyped_flags(super().get_params(ctx))
+
+
+class _Command(typer.core.TyperCommand):
+    """A command, its help without type names after flags (options name their values by metavar)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The command's parameters, flags untyped."""
+        return _untyped_flags(super().get_params(ctx))
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, epilog=EXIT_CODES, cls=_Group,
                   help="Ask questions over your documents, with cited sources.")
-err = Console(stderr=True)
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="VRAAGBAAK_DATA_DIR",
+
+def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``app.command`` with this CLI's help format and the exit codes below every command's help."""
+    kwargs.setdefault("epilog", EXIT_CODES)
+    return app.command(name, cls=_Command, **kwargs)
+
+
+out = Console(soft_wrap=True)  # results, unwrapped: a script redirects them
+err = Console(stderr=True, soft_wrap=True)  # progress and errors (unwrapped: one line each)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="VRAAGBAAK_DATA_DIR", metavar="DIR",
                                               help="Index folder (default ./.vraagbaak).")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _default(name: str) -> object:
+    """The default of one setting, for a help text (defaults live in settings only)."""
+    return Settings.model_fields[name].default
 
 
 def settings_from(data_dir: Path | None, **overrides: Any) -> Settings:
@@ -32,7 +86,7 @@ def settings_from(data_dir: Path | None, **overrides: Any) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as e:
-        err.print(f"[red]invalid settings:[/red] {e}")
+        err.print(f"[red]invalid settings:[/red] {escape(str(e))}")
         raise typer.Exit(2) from e
 
 
@@ -45,23 +99,28 @@ def build(settings: Settings) -> Any:
 
 def fail(error: VraagbaakError) -> typer.Exit:
     """Print an error for a person and return the exit to raise."""
-    err.print(f"[red]error:[/red] {error}")
+    err.print(f"[red]error:[/red] {escape(str(error))}")  # a message's "[llm]" is text, not markup
     return typer.Exit(1)
 
 
-@app.command()
+@command(epilog="Exit codes: 0 every path indexed (or unchanged); 1 any path failed (the summary "
+                     "lists each), or an error; 2 bad usage or settings.")
 def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(
+        metavar="PATH", show_default=False,
         help="Files or folders (recursive). None with --sync: everything the index was built from.")] = None,
     data_dir: DataDir = None,
     sync: Annotated[bool, typer.Option("--sync", help="Remove indexed documents gone from these folders.")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index over.")] = False,
     exclude: Annotated[list[str] | None, typer.Option(
-        "--exclude", help="Leave out files in these folders matching this glob (repeatable; remembered "
+        "--exclude", metavar="GLOB", help="Leave out files in these folders matching this glob (repeatable; remembered "
                           "with the folders for later syncs; VRAAGBAAK_EXCLUDE applies everywhere).")] = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Add or update documents; unchanged files cost only a hash check."""
+    """Add or update documents; unchanged files cost only a hash check.
+
+    The summary (or --json) goes to stdout, the progress bar to stderr.
+    """
     settings = settings_from(data_dir)
     try:
         assistant = build(settings)
@@ -85,41 +144,53 @@ def ingest(
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:
-        err.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+        out.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
                   f"renamed {report.renamed}, removed {report.removed}, failed {len(report.failed)}; "
-                  f"{report.passages} passages indexed, {report.embedded} embedded, {report.seconds:.1f} s")
+                  f"{report.passages} passages indexed, {report.embedded} embedded, {report.seconds:.1f} s",
+                  highlight=False)
         for failure in report.failed:
-            err.print(f"[yellow]failed:[/yellow] {failure['source']}: {failure['reason']}")
-    if report.failed and not (report.added or report.updated or report.unchanged or report.renamed):
+            out.print(f"[yellow]failed:[/yellow] {escape(failure['source'])}: {escape(failure['reason'])}",
+                      highlight=False)
+    if report.failed:  # scripts notice, even when the other paths were indexed
         raise typer.Exit(1)
 
 
-@app.command()
-def remove(path: Path, data_dir: DataDir = None) -> None:
+@command()
+def remove(path: Annotated[Path, typer.Argument(metavar="PATH", help="The indexed file.")],
+           data_dir: DataDir = None) -> None:
     """Remove one document from the index."""
+    settings = settings_from(data_dir)
     try:
-        removed = build(settings_from(data_dir)).remove(path)
+        require_index(settings)
+        removed = build(settings).remove(path)
     except VraagbaakError as e:
         raise fail(e) from e
     if not removed:
-        err.print(f"[yellow]{path} was not indexed[/yellow]")
+        err.print(f"[yellow]{escape(str(path))} was not indexed[/yellow]")
         raise typer.Exit(1)
-    err.print(f"removed {path}")
+    err.print(f"removed {escape(str(path))}")
 
 
-@app.command()
+@command()
 def ask(
-    question: str,
-    k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.")] = None,
+    question: Annotated[str, typer.Argument(metavar="QUESTION", help="The question, in quotes.")],
+    k: Annotated[int | None, typer.Option(
+        "-k", metavar="N", min=1,
+        help=f"Passages to retrieve (default VRAAGBAAK_TOP_K, else {_default('top_k')}; at most "
+             "VRAAGBAAK_CANDIDATES).")] = None,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
-    stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is written.")] = False,
+    stream: Annotated[bool, typer.Option(
+        "--stream", help="Print a draft as it is written, then the checked (final) answer.")] = False,
+    scores: Annotated[bool, typer.Option(
+        "--scores", help="Show each passage's relevance (similarity to the question, 0 to 1).")] = False,
     within: Annotated[list[Path] | None, typer.Option(
-        "--in", help="Only from this document or folder (repeatable).")] = None,
+        "--in", metavar="PATH", help="Only from this document or folder (repeatable).")] = None,
     year: Annotated[list[str] | None, typer.Option(
-        "--year", help="Only from documents dated in this year (repeatable).")] = None,
+        "--year", metavar="YEAR", help="Only from documents dated in this year (repeatable).")] = None,
     doc_type: Annotated[list[str] | None, typer.Option(
-        "--type", help="Only from documents of this type: txt, md, pdf, docx, html (repeatable).")] = None,
+        "--type", metavar="TYPE",
+        help="Only from documents of this type: txt, md, pdf, docx, html (repeatable).")] = None,
 ) -> None:
     """Answer a question from the indexed documents, with numbered citations."""
     from assistant.answer import Answer
@@ -127,35 +198,61 @@ def ask(
     from assistant.scope import Scope
 
     settings = settings_from(data_dir)
+    if k is not None and k > settings.candidates:
+        raise typer.BadParameter(f"{k} is more than the {settings.candidates} candidates each search returns "
+                                 "(VRAAGBAAK_CANDIDATES)", param_hint="'-k'")
+    draft: list[str] = []
     try:
         scope = Scope.of([str(p.expanduser().resolve()) for p in within or []], year or [], doc_type or [])
-        assistant = build(settings)
+        require_index(settings)
         answer = None
-        for event in assistant.ask_stream(question, k, scope):
+        for event in build(settings).ask_stream(question, k, scope):
             if isinstance(event, Token) and stream and not as_json:
-                sys.stdout.write(event.text)
+                sys.stdout.write(("draft: " if not draft else "") + event.text)
                 sys.stdout.flush()
+                draft.append(event.text)
             elif isinstance(event, Answer):
                 answer = event
     except VraagbaakError as e:
+        if draft:
+            print()
         raise fail(e) from e
     assert answer is not None
     if as_json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return
-    if stream:
-        print("\n")  # the streamed draft above; the checked answer below
-    print(answer.answer)
+    if draft:
+        print("\n")
+        if " ".join("".join(draft).split()) == " ".join(answer.answer.split()):
+            print("final (checked): as the draft above")
+        else:
+            print("final (checked; it replaces the draft above):")
+            print(answer.answer)
+    else:
+        print(answer.answer)
     print()
     for c in answer.citations:
         flag = "" if c.verified else "  ⚠ unverified: the passage does not support the sentence citing it"
-        print(f"[{c.n}] {_where(c.hit.to_json())}  score {c.hit.score:.4f}{flag}")
+        print(f"[{c.n}] {_where(c.hit.to_json())}{_relevance(c.hit) if scores else ''}{flag}")
         print("    " + " ".join(c.hit.passage.text.split())[:300])
     if not answer.answered:
         if answer.extra.get("reason"):
             print(f"(why: {answer.extra['reason']})")
         for n, hit in enumerate(answer.retrieved, start=1):
-            print(f"({n}) {_where(hit.to_json())}")
+            print(f"({n}) {_where(hit.to_json())}{_relevance(hit) if scores else ''}")
+
+
+def require_index(settings: Settings) -> None:
+    """Raise StoreError when the data dir holds no index, before building creates its folders."""
+    if not (settings.data_dir / "catalog.sqlite3").is_file():
+        raise StoreError(f"the index in {settings.data_dir.resolve()} is empty: add documents with "
+                         "`vraagbaak ingest PATH`")
+
+
+def _relevance(hit: Any) -> str:
+    if hit.dense is None:
+        return "  (keyword match only)"
+    return f"  relevance {hit.dense:.2f}"
 
 
 def _where(item: dict[str, Any]) -> str:
@@ -168,7 +265,7 @@ def _where(item: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-@app.command()
+@command()
 def status(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     """What is indexed: documents, passages, embedder, data dir, last runs."""
     try:
@@ -201,11 +298,12 @@ def status(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
               f"-{run['removed']} failed {len(run['failed'])} ({run['seconds']} s)")
 
 
-@app.command()
+@command()
 def calibrate(
     data_dir: DataDir = None,
-    documents: Annotated[int, typer.Option("--documents", min=2, help="Documents to draw probes from.")] = 40,
-    probes: Annotated[int, typer.Option("--probes", min=10, help="Answerable probes to make.")] = 60,
+    documents: Annotated[int, typer.Option(
+        "--documents", min=2, metavar="N", help="Documents to draw probes from.")] = 40,
+    probes: Annotated[int, typer.Option("--probes", min=10, metavar="N", help="Answerable probes to make.")] = 60,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the fit without storing it.")] = False,
     as_json: JsonOut = False,
 ) -> None:
@@ -213,8 +311,9 @@ def calibrate(
     from assistant.calibration import calibrate as run_calibration
 
     try:
-        result = run_calibration(build(settings_from(data_dir)), documents=documents, count=probes,
-                                 store=not dry_run)
+        settings = settings_from(data_dir)
+        require_index(settings)
+        result = run_calibration(build(settings), documents=documents, count=probes, store=not dry_run)
     except VraagbaakError as e:
         raise fail(e) from e
     if as_json:
@@ -231,13 +330,15 @@ def calibrate(
     print("not stored (--dry-run)" if dry_run else "stored in the index; `vraagbaak status` shows it")
 
 
-@app.command()
+@command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 7860).")] = None,
+    host: Annotated[str | None, typer.Option(
+        metavar="ADDRESS", help=f"Bind address (default VRAAGBAAK_HOST, else {_default('host')}).")] = None,
+    port: Annotated[int | None, typer.Option(
+        metavar="PORT", min=1, max=65535, help=f"Port (default VRAAGBAAK_PORT, else {_default('port')}).")] = None,
     data_dir: DataDir = None,
     watch_dir: Annotated[Path | None, typer.Option(
-        "--watch", help="Keep this folder indexed while serving (as `vraagbaak watch`).")] = None,
+        "--watch", metavar="FOLDER", help="Keep this folder indexed while serving (as `vraagbaak watch`).")] = None,
 ) -> None:
     """Start the chat page."""
     from ui.app import launch
@@ -256,9 +357,9 @@ def serve(
         raise fail(e) from e
 
 
-@app.command()
+@command()
 def watch(
-    folder: Annotated[Path, typer.Argument(help="Folder to keep indexed (recursive).")],
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="Folder to keep indexed (recursive).")],
     data_dir: DataDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per ingest run.")] = False,
 ) -> None:
@@ -268,7 +369,7 @@ def watch(
         watcher = start_watcher(build(settings), folder, as_json=as_json, debounce=settings.watch_debounce)
     except VraagbaakError as e:
         raise fail(e) from e
-    err.print(f"watching {folder} (Ctrl-C stops)")
+    err.print(f"watching {escape(str(folder))} (Ctrl-C stops)")
     interrupted = False
     try:
         while watcher.alive:
@@ -296,16 +397,18 @@ def start_watcher(assistant: Any, folder: Path, *, as_json: bool, debounce: floa
                   f"({run.seconds:.1f} s)")
 
     watcher = FolderWatcher(assistant.ingestor, [folder], on_report=report, debounce=debounce,
-                            on_error=lambda e: err.print(f"[red]error:[/red] {e}"))
+                            on_error=lambda e: err.print(f"[red]error:[/red] {escape(str(e))}"))
     watcher.start()
     return watcher
 
 
-@app.command("eval")
+@command("eval")
 def eval_(
-    questions: Annotated[list[Path], typer.Argument(help="JSON-lines question files (dev.jsonl format).")],
-    out: Annotated[Path | None, typer.Option("--out", help="Write one JSON line per question here.")] = None,
-    k: Annotated[int, typer.Option("-k", help="Passages retrieved per question.")] = 10,
+    questions: Annotated[list[Path], typer.Argument(
+        metavar="FILE", help="JSON-lines question files (dev.jsonl format).")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="FILE", help="Write one JSON line per question here.")] = None,
+    k: Annotated[int, typer.Option("-k", metavar="N", min=1, help="Passages retrieved per question.")] = 10,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -315,6 +418,7 @@ def eval_(
     settings = settings_from(data_dir)
     try:
         records = [r for path in questions for r in read_questions(path)]
+        require_index(settings)
         assistant = build(settings)
         sink = out.open("w", encoding="utf-8") if out else None
         try:
