@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -453,6 +454,9 @@ def _eval_settings(settings: Settings) -> dict[str, Any]:
 
 def main() -> None:
     """Console-script entry point."""
+    # pypdf logs what it repairs ("EOF marker not found") on stderr; a file it cannot read is
+    # reported once, in words, as that file's failure
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     app()
 
 
