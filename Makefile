@@ -41,8 +41,10 @@ browser:
 ingest-samples: setup
 	$(BIN)/vraagbaak ingest samples/seed samples/bekamer-2017 --data-dir $(DATA_DIR)
 
-run: ingest-samples
-	$(BIN)/vraagbaak serve --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT))
+# serves first, then indexes the samples while the page is up (the seed document first)
+run: setup
+	$(BIN)/vraagbaak serve --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) \
+	  --ingest samples/seed --ingest samples/bekamer-2017
 
 test: setup-test browser
 	$(BIN)/python -m pytest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -70,3 +71,35 @@ def test_the_port_setting_serves_the_page_with_one_line_and_no_share_advice(env:
     reader.join(10)
     printed = first + "".join(lines.get_nowait() for _ in range(lines.qsize()))
     assert "share=True" not in printed + err and "Traceback" not in err
+
+
+def test_serve_with_ingest_is_up_first_and_then_serves_what_it_indexed(
+        env: dict[str, str], tmp_path: Path) -> None:
+    from tests.conftest import SEED, SMALL_SET
+    from ui.files import ROUTE
+
+    seed, others = tmp_path / "seed", tmp_path / "others"
+    seed.mkdir()
+    others.mkdir()
+    shutil.copy(SEED, seed)
+    for path in SMALL_SET:
+        shutil.copy(path, others)
+    port = free_port()
+    server = subprocess.Popen([*SERVE, "--port", str(port), "--ingest", str(seed), "--ingest", str(others)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in server.stdout or ()], daemon=True)
+    reader.start()
+    try:
+        first = lines.get(timeout=180)
+        assert first.startswith("vraagbaak: the chat page is on"), first  # before any ingest summary
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=30).status_code == 200
+        summary = lines.get(timeout=300)  # the ingest ends while the page is up
+        assert summary.startswith(f"added {1 + len(SMALL_SET)}, "), summary
+        served = httpx.get(f"http://127.0.0.1:{port}/{ROUTE.lstrip('/')}",
+                           params={"source": str((seed / SEED.name).resolve())}, timeout=30)
+        assert served.status_code == 200 and "OTA" in served.text  # the page reads what was indexed after it started
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=60)
+    assert server.returncode == 0

@@ -18,6 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from assistant.settings import Settings
 from values.errors import StoreError, VraagbaakError
+from values.report import IngestReport
+from values.report import Progress as IngestProgress
 
 EXIT_CODES = ("Exit codes: 0 done; 1 an error, or (ingest) a file or folder that could not be indexed; "
               "2 bad usage or settings.")
@@ -104,6 +106,33 @@ def fail(error: VraagbaakError) -> typer.Exit:
     return typer.Exit(1)
 
 
+def with_progress(run: Callable[[IngestProgress], IngestReport], *, transient: bool) -> IngestReport:
+    """Run an ingest with a progress bar on stderr (the file being read, done of total, time left)."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=transient) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def progress(done: int, total: int, source: str) -> None:
+            bar.update(task, completed=done, total=total, description=Path(source).name[:40])
+
+        return run(progress)
+
+
+def print_report(report: IngestReport, as_json: bool) -> None:
+    """The run's summary (or its JSON) on stdout, a line per failed file."""
+    if as_json:
+        print(json.dumps(report.to_json(), ensure_ascii=False), flush=True)
+        return
+    out.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+              f"renamed {report.renamed}, removed {report.removed}, failed {len(report.failed)}; "
+              f"{report.passages} passages indexed, {report.embedded} embedded, {report.seconds:.1f} s",
+              highlight=False)
+    for failure in report.failed:
+        out.print(f"[yellow]failed:[/yellow] {escape(failure['source'])}: {escape(failure['reason'])}",
+                  highlight=False)
+    sys.stdout.flush()
+
+
 @command(epilog="Exit codes: 0 every path indexed (or unchanged); 1 any path failed (the summary "
                      "lists each), or an error; 2 bad usage or settings.")
 def ingest(
@@ -125,33 +154,19 @@ def ingest(
     settings = settings_from(data_dir)
     try:
         assistant = build(settings)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err, transient=as_json) as bar:
-            task = bar.add_task("ingest", total=None)
+        if not paths and not (sync and not rebuild):
+            raise typer.BadParameter("give files or folders to ingest, or --sync alone to re-read "
+                                     "everything the index was built from", param_hint="PATHS")
 
-            def progress(done: int, total: int, source: str) -> None:
-                bar.update(task, completed=done, total=total, description=Path(source).name[:40])
-
+        def run(progress: IngestProgress) -> IngestReport:
             if paths:
-                report = assistant.ingest(paths, sync=sync, rebuild=rebuild, progress=progress,
-                                          exclude=exclude or ())
-            elif sync and not rebuild:
-                report = assistant.sync_all(progress=progress)
-            else:
-                raise typer.BadParameter("give files or folders to ingest, or --sync alone to re-read "
-                                         "everything the index was built from", param_hint="PATHS")
+                return assistant.ingest(paths, sync=sync, rebuild=rebuild, progress=progress, exclude=exclude or ())
+            return assistant.sync_all(progress=progress)
+
+        report = with_progress(run, transient=as_json)
     except VraagbaakError as e:
         raise fail(e) from e
-    if as_json:
-        print(json.dumps(report.to_json(), ensure_ascii=False))
-    else:
-        out.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-                  f"renamed {report.renamed}, removed {report.removed}, failed {len(report.failed)}; "
-                  f"{report.passages} passages indexed, {report.embedded} embedded, {report.seconds:.1f} s",
-                  highlight=False)
-        for failure in report.failed:
-            out.print(f"[yellow]failed:[/yellow] {escape(failure['source'])}: {escape(failure['reason'])}",
-                      highlight=False)
+    print_report(report, as_json)
     if report.failed:  # scripts notice, even when the other paths were indexed
         raise typer.Exit(1)
 
@@ -340,8 +355,11 @@ def serve(
     data_dir: DataDir = None,
     watch_dir: Annotated[Path | None, typer.Option(
         "--watch", metavar="FOLDER", help="Keep this folder indexed while serving (as `vraagbaak watch`).")] = None,
+    ingest_paths: Annotated[list[Path] | None, typer.Option(
+        "--ingest", metavar="PATH", help="Index these files or folders once the page is up (repeatable, in order); "
+                                         "the page answers from what is indexed so far.")] = None,
 ) -> None:
-    """Start the chat page."""
+    """Start the chat page; with --ingest, serve first and index while it is up."""
     from ui.app import launch
 
     settings = settings_from(data_dir, host=host, port=port)
@@ -350,7 +368,14 @@ def serve(
         watcher = (start_watcher(assistant, watch_dir, as_json=False, debounce=settings.watch_debounce)
                    if watch_dir else None)
         try:
-            launch(assistant, host=settings.host, port=settings.port)
+            demo = launch(assistant, host=settings.host, port=settings.port, block=not ingest_paths)
+            if ingest_paths:
+                # every committed batch is visible to the page at once: it answers from the first
+                # documents while the rest are still being embedded
+                report = with_progress(lambda progress: assistant.ingest(ingest_paths, progress=progress),
+                                       transient=False)
+                print_report(report, as_json=False)
+                demo.block_thread()
         finally:
             if watcher is not None:
                 watcher.stop()
@@ -387,7 +412,6 @@ def watch(
 def start_watcher(assistant: Any, folder: Path, *, as_json: bool, debounce: float) -> Any:
     """A started FolderWatcher on ``folder`` that prints a line (or JSON) per ingest run."""
     from ingest.watch import FolderWatcher
-    from values.report import IngestReport
 
     def report(run: IngestReport) -> None:
         if as_json:
