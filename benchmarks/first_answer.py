@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 from gradio_client import Client
+from gradio_client.exceptions import AppError
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = [ROOT / "samples" / "seed", ROOT / "samples" / "bekamer-2017"]
@@ -53,7 +54,10 @@ def page_up(url: str) -> bool:
 
 
 def answered(url: str) -> bool:
-    conversation, _ = Client(url, verbose=False).predict(QUESTION, [], [], [], 5, False, api_name="/ask")
+    try:
+        conversation, _ = Client(url, verbose=False).predict(QUESTION, [], [], [], 5, False, api_name="/ask")
+    except AppError:  # "the index is empty" while the first documents are being embedded
+        return False
     return "75.000" in str(conversation)
 
 
