@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -116,6 +117,12 @@ def with_progress(run: Callable[[IngestProgress], IngestReport], *, transient: b
             bar.update(task, completed=done, total=total, description=Path(source).name[:40])
 
         return run(progress)
+
+
+def ingest_one(assistant: Any, path: Path, progress: IngestProgress) -> IngestReport:
+    """Ingest one file or folder with ``progress`` (``serve --ingest`` runs one per path)."""
+    report: IngestReport = assistant.ingest([path], progress=progress)
+    return report
 
 
 def print_report(report: IngestReport, as_json: bool) -> None:
@@ -370,10 +377,12 @@ def serve(
         try:
             demo = launch(assistant, host=settings.host, port=settings.port, block=not ingest_paths)
             if ingest_paths:
-                # every committed batch is visible to the page at once: it answers from the first
-                # documents while the rest are still being embedded
-                report = with_progress(lambda progress: assistant.ingest(ingest_paths, progress=progress),
-                                       transient=False)
+                # one run per path, in order: each is visible to the page when it ends (and every
+                # committed batch already before), so the page answers from the first path while
+                # the rest are still being embedded
+                report = IngestReport()
+                for path in ingest_paths:
+                    report = report.plus(with_progress(partial(ingest_one, assistant, path), transient=False))
                 print_report(report, as_json=False)
                 demo.block_thread()
         finally:
