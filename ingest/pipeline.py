@@ -157,6 +157,8 @@ class Ingestor:
                 doomed = [s for s in known if (s in gone and any(_under(s, root) for root in roots))
                           or any(_under(s, folder) and excluded(Path(s), folder, patterns) for folder in folders)]
                 report.removed += self.store.remove(doomed)
+            else:  # kept until a sync, but never silently
+                report.stale = sorted(s for s in gone if any(_under(s, root) for root in roots))
             self._record_folders(roots, sync, exclude)
             report.passages = self.store.passage_count()
             report.seconds = round(time.time() - started, 3)

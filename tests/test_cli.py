@@ -194,3 +194,16 @@ def test_a_missing_llm_extra_names_the_backend_and_the_extra(
     assert f"VRAAGBAAK_LLM=gguf:{model} needs langchain-openai" in err and "pip install 'vraagbaak[llm]'" in err
     code, _, err = invoke({**env, "VRAAGBAAK_LLM": "openai", "VRAAGBAAK_LLM_MODEL": "m"}, "ask", SEED_QUESTION)
     assert code == 1 and "VRAAGBAAK_LLM=openai needs langchain-openai" in err
+
+
+def test_a_file_gone_from_an_ingested_folder_is_named_until_a_sync(env: dict[str, str], docs: Path) -> None:
+    assert invoke(env, "ingest", str(docs))[0] == 0
+    gone = sorted(docs.glob("bekamer_*.txt"))[0]
+    gone.unlink()
+    code, out, _ = invoke(env, "ingest", str(docs))
+    assert code == 0  # nothing failed: the document is kept, but never silently
+    assert "1 indexed document(s) under these paths are gone from disk" in out and "--sync" in out
+    code, out, _ = invoke(env, "ingest", str(docs), "--json")
+    assert json.loads(out)["stale"] == [str(gone.resolve())]
+    code, out, _ = invoke(env, "ingest", str(docs), "--sync", "--json")
+    assert (json.loads(out)["removed"], json.loads(out)["stale"]) == (1, [])

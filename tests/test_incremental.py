@@ -133,6 +133,7 @@ def test_add_change_rename_copy_back_delete_and_remove(
     gone.unlink()
     report = a.ingest([docs])
     assert report.removed == 0 and str(gone) in a.index.documents(), "only --sync removes"
+    assert report.stale == [str(gone)], "but the run says the index holds a file the disk no longer does"
     report = a.ingest([docs], sync=True)
     assert (report.removed, report.unchanged) == (1, 7)
     del expected[str(gone)]

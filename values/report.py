@@ -21,6 +21,7 @@ class IngestReport:
     passages: int = 0
     embedded: int = 0
     seconds: float = 0.0
+    stale: list[str] = field(default_factory=list)  # indexed, gone from disk, kept: run with sync to drop
 
     def to_json(self) -> dict[str, object]:
         """The ``ingest --json`` object."""
@@ -31,4 +32,5 @@ class IngestReport:
         return IngestReport(
             self.added + other.added, self.updated + other.updated, self.unchanged + other.unchanged,
             self.removed + other.removed, self.renamed + other.renamed, [*self.failed, *other.failed],
-            other.passages, self.embedded + other.embedded, round(self.seconds + other.seconds, 3))
+            other.passages, self.embedded + other.embedded, round(self.seconds + other.seconds, 3),
+            sorted({*self.stale, *other.stale}))

@@ -137,6 +137,10 @@ def print_report(report: IngestReport, as_json: bool) -> None:
     for failure in report.failed:
         out.print(f"[yellow]failed:[/yellow] {escape(failure['source'])}: {escape(failure['reason'])}",
                   highlight=False)
+    if report.stale:
+        out.print(f"[yellow]note:[/yellow] {len(report.stale)} indexed document(s) under these paths are gone "
+                  f"from disk and still answer questions (e.g. {escape(report.stale[0])}); "
+                  "`vraagbaak ingest --sync PATH` removes them", highlight=False)
     sys.stdout.flush()
 
 
