@@ -183,13 +183,17 @@ class PassageIndex:
 
     def _fresh_dense(self) -> DenseStore:
         """The Chroma leg, re-read from disk first when another process has committed since."""
-        if not self._writing and self._dense.embedded:
+        if not self._writing and self._dense.embedded:  # a server's view is never stale
             with self._lock:
-                version = self._catalog.version
-                if version != self._dense_version:
-                    self._dense.reopen()
-                    self._dense_version = version
+                self._sync_dense()
         return self._dense
+
+    def _sync_dense(self) -> None:
+        """Re-open an embedded Chroma when the catalog moved since this process last looked (under ``_lock``)."""
+        version = self._catalog.version
+        if self._dense.embedded and version != self._dense_version:
+            self._dense.reopen()
+        self._dense_version = version
 
     # -- writing ---------------------------------------------------------------------------
     @contextmanager
@@ -201,9 +205,8 @@ class PassageIndex:
         """
         with self._catalog.writer_lock(wait):
             with self._lock:
+                self._sync_dense()  # another process may have written while we waited
                 self._writing += 1
-                if self._dense.embedded and self._catalog.version != self._dense_version:
-                    self._dense.reopen()  # another process may have written while we waited
             try:
                 self._clean_before = self._catalog.get_meta(_WRITER) == "finished"
                 self._catalog.set_meta(_WRITER, "dirty")
@@ -303,6 +306,8 @@ class PassageIndex:
 
     def remove(self, sources: Sequence[str]) -> int:
         """Forget documents (catalog first, then their vectors); return how many were indexed."""
+        if not sources:  # the usual sweep result: no need to read every document
+            return 0
         known = self._catalog.documents()
         present = [s for s in sources if s in known]
         if not present:

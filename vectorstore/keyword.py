@@ -12,7 +12,6 @@ benchmarks/keyword_refresh.py).
 from __future__ import annotations
 
 import pickle
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -20,14 +19,11 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
-from bm25s.stopwords import STOPWORDS_DUTCH, STOPWORDS_EN
 
 from values.files import atomic_writer
 from values.text import Tokenizer
 from vectorstore.catalog import Catalog
 
-_WORD = re.compile(r"\w\w+")
-_STOP = frozenset(STOPWORDS_DUTCH) | frozenset(STOPWORDS_EN)
 _STALE_TMP_SECONDS = 3600
 
 

@@ -139,19 +139,6 @@ class SqliteCatalog:
         """Store a setting."""
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    # -- folders ----------------------------------------------------------------------------
-    def folders(self) -> dict[str, list[str]]:
-        """The folders documents were ingested from, with the exclude patterns each was given with.
-
-        What "sync everything" re-reads.
-        """
-        raw = self.get_meta("folders")
-        return {str(f): list(p) for f, p in json.loads(raw).items()} if raw else {}
-
-    def set_folders(self, folders: dict[str, list[str]]) -> None:
-        """Record the folders documents were ingested from, with their exclude patterns."""
-        self.set_meta("folders", json.dumps(dict(sorted(folders.items()))))
-
     # -- documents --------------------------------------------------------------------------
     def documents(self) -> dict[str, DocumentRecord]:
         """Every indexed document by source path."""
