@@ -172,7 +172,8 @@ def extract_pdf(path: Path, data: bytes) -> Extracted:
         meta = reader.metadata
         title = (meta.title or "") if meta is not None else ""
         created = declared_date(meta.get("/CreationDate")) if meta is not None else None
-        images = 0 if any(page.strip() for page in pages) else sum(len(page.images) for page in reader.pages)
+        has_text = any(page.strip() for page in pages)
+        images = 0 if has_text else sum(len(page.images) for page in reader.pages)
     except _PDF_ERRORS as e:
         if b"%%EOF" not in data[-1024:]:
             raise IngestError("incomplete PDF: the file is cut off before its end (copy or download it again)",
@@ -181,7 +182,7 @@ def extract_pdf(path: Path, data: bytes) -> Extracted:
     if images:
         raise IngestError(f"scanned PDF: its {len(pages)} page(s) hold images but no text layer; it needs OCR "
                           "(text recognition) before it can be indexed", path)
-    if not any(page.strip() for page in pages):
+    if not has_text:
         raise IngestError(f"no text layer on any of its {len(pages)} page(s): blank pages, or text drawn as "
                           "shapes (a scan needs OCR first)", path)
     starts, pos = [], 0

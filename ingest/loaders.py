@@ -76,6 +76,12 @@ class LoadedDocument:
 DOC_TYPES = tuple(dict.fromkeys(_DOC_TYPES.values()))  # the document types a scope can name
 
 
+def unsupported(suffix: str) -> str:
+    """Why a file of this suffix is not read, naming the types that are."""
+    shown = repr(suffix) if suffix else "(no suffix)"
+    return f"unsupported file type {shown} (supported: {', '.join(SUPPORTED_SUFFIXES)})"
+
+
 def load(path: Path) -> LoadedDocument:
     """Load one file; raise IngestError naming the file and the reason when it cannot be used."""
     path = Path(path)
@@ -83,8 +89,7 @@ def load(path: Path) -> LoadedDocument:
     doc_type = _DOC_TYPES.get(suffix)
     source = path.resolve()
     if doc_type is None:
-        shown = repr(suffix) if suffix else "(no suffix)"
-        raise IngestError(f"unsupported file type {shown} (supported: {', '.join(SUPPORTED_SUFFIXES)})", source)
+        raise IngestError(unsupported(suffix), source)
     data = _read(source)
     if doc_type in ("txt", "md"):
         text, encoding = formats.decode_text(data)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunking import Chunker
-from ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, load
+from ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, load, unsupported
 from ingest.metadata import RULES_VERSION
 from values.document import DocumentRecord
 from values.errors import IngestError
@@ -72,9 +72,7 @@ def collect(paths: Iterable[Path], exclude: Sequence[str] = ()) -> tuple[list[Pa
             if path.suffix.lower() in SUPPORTED_SUFFIXES:
                 files.append(path)
             else:
-                shown = repr(path.suffix) if path.suffix else "(no suffix)"
-                supported = ", ".join(SUPPORTED_SUFFIXES)
-                failed.append(failure(path, f"unsupported file type {shown} (supported: {supported})"))
+                failed.append(failure(path, unsupported(path.suffix)))
         else:
             failed.append(failure(path, "no such file or directory"))
     return list(dict.fromkeys(files)), failed
@@ -259,6 +257,7 @@ class Ingestor:
                 report.updated += 1
             else:
                 report.added += 1
+
 
 def _under(source: str, root: Path) -> bool:
     path = Path(source)
