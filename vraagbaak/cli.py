@@ -271,7 +271,9 @@ def ask(
 
 def require_index(settings: Settings) -> None:
     """Raise StoreError when the data dir holds no index, before building creates its folders."""
-    if not (settings.data_dir / "catalog.sqlite3").is_file():
+    from vraagbaak.compose import catalog_path  # imported late, as in ``build``: the CLI starts fast
+
+    if not catalog_path(settings).is_file():
         raise StoreError(f"the index in {settings.data_dir.resolve()} is empty: add documents with "
                          "`vraagbaak ingest PATH`")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from chromadb.api import ClientAPI
 from langchain_core.embeddings import Embeddings
 
@@ -46,6 +48,11 @@ def refusal_overrides(settings: Settings) -> dict[str, float | None]:
             "lexical_only": settings.refuse_lexical_only}
 
 
+def catalog_path(settings: Settings) -> Path:
+    """The embedded catalog's file in the data dir: it exists once anything was indexed there."""
+    return settings.data_dir / "catalog.sqlite3"
+
+
 def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokenizer: Tokenizer,
                 chroma_client: ClientAPI | None = None) -> PassageIndex:
     """Catalog, Chroma leg and keyword leg of the data dir (or the Chroma server) in ``settings``.
@@ -59,7 +66,7 @@ def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokeni
         embedder=settings.embedder, dimension=dimension, chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap, structure=settings.structure,
         embed_question_parts=settings.embed_question_parts)
-    catalog = SqliteCatalog(settings.data_dir / "catalog.sqlite3")
+    catalog = SqliteCatalog(catalog_path(settings))
     connect = (lambda: chroma_client) if chroma_client is not None else (lambda: open_client(config))
     embedded = chroma_client is None and config.host is None
     dense = DenseStore(connect, config.collection, embedder, settings.embedder, dimension, embedded=embedded)
