@@ -17,13 +17,13 @@ from fpdf import FPDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from pypdf import PdfWriter
 
 from assistant.assistant import Assistant
 from assistant.settings import Settings
 from ingest.chunking import Chunker, ChunkingConfig
 from ingest.formats import MAX_DOCX_XML_BYTES, MAX_HTML_CHARS
 from ingest.loaders import load
+from tests.test_loaders import encrypt_pdf, make_pdf
 from values.errors import IngestError
 
 GOOD = "# Zeppelinhaven\n\nDe zeppelinhaven van Kortrijk opent in 2031 met vier aanlegmasten.\n"
@@ -41,24 +41,6 @@ _RELS = (
 _DOCUMENT = (
     '<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
     '<w:body><w:p><w:r><w:t>Een alinea.</w:t></w:r></w:p></w:body></w:document>')
-
-
-def pdf_bytes(pages: list[str]) -> bytes:
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        if text:
-            pdf.cell(text=text)
-    return bytes(pdf.output())
-
-
-def encrypted(data: bytes, user_password: str) -> bytes:
-    writer = PdfWriter(clone_from=io.BytesIO(data))
-    writer.encrypt(user_password, owner_password="eigenaar", algorithm="RC4-128")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def scanned_pdf() -> bytes:
@@ -103,11 +85,11 @@ FAILING: dict[str, tuple[Callable[[], bytes], str]] = {
     "spaties.txt": (lambda: b" \n\t\r\n", "empty file (whitespace only)"),
     "nul.txt": (lambda: b"tekst\x00met\x00nul\x00bytes en meer", "contains NUL bytes"),
     "leeg.pdf": (lambda: b"", "empty file (0 bytes)"),
-    "afgekapt.pdf": (lambda: (data := pdf_bytes(["Een pagina tekst."] * 3))[:len(data) // 2], "incomplete PDF"),
+    "afgekapt.pdf": (lambda: (data := make_pdf(["Een pagina tekst."] * 3))[:len(data) // 2], "incomplete PDF"),
     "programma.pdf": (lambda: b"\x7fELF\x02\x01\x01" + bytes(200), "not a PDF"),
-    "geheim.pdf": (lambda: encrypted(pdf_bytes(["Geheime tekst."]), "wachtwoord"), "needs a password"),
+    "geheim.pdf": (lambda: encrypt_pdf(make_pdf(["Geheime tekst."]), "wachtwoord"), "needs a password"),
     "scan.pdf": (scanned_pdf, "needs OCR"),
-    "blanco.pdf": (lambda: pdf_bytes([""] * 5000), "no text layer on any of its 5000 page(s)"),
+    "blanco.pdf": (lambda: make_pdf([""] * 5000), "no text layer on any of its 5000 page(s)"),
     "types.docx": (lambda: zipped({"[Content_Types].xml": "<Types/>", "word/document.xml": _DOCUMENT}),
                    "damaged DOCX"),
     "geen-zip.docx": (lambda: b"een oud .doc-bestand, hernoemd", "not a DOCX"),
@@ -125,7 +107,7 @@ INDEXED: dict[str, tuple[Callable[[], bytes], str]] = {
                            + "</div>" * 10_000 + "</body></html>").encode(), "diepgenestelde vuurtorenwachter"),
     "gemengd.txt": (lambda: "Het café in Zwolle. ".encode() + "Het café in Deventer.".encode("cp1252"),
                     "Deventer"),
-    "alleen-eigenaar.pdf": (lambda: encrypted(pdf_bytes(["De ooievaarstoren van Alphen."]), ""),
+    "alleen-eigenaar.pdf": (lambda: encrypt_pdf(make_pdf(["De ooievaarstoren van Alphen."]), ""),
                             "ooievaarstoren Alphen"),
 }
 

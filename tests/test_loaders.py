@@ -28,7 +28,7 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     pdf.set_font("Helvetica", size=12)
     for page in pages:
         pdf.add_page()
-        for line in page.split("\n"):
+        for line in page.split("\n") if page else ():  # "": a blank page
             pdf.cell(text=line, new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
