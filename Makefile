@@ -53,8 +53,8 @@ test-quick: setup-test
 	$(BIN)/python -m pytest -m "not model and not browser and not slow"
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/python -m ruff check values ingest vectorstore assistant ui vraagbaak tests benchmarks scripts
-	$(BIN)/python -m mypy values ingest vectorstore assistant ui vraagbaak
+	$(BIN)/python -m ruff check values ingest vectorstore assistant ui api vraagbaak tests benchmarks scripts
+	$(BIN)/python -m mypy values ingest vectorstore assistant ui api vraagbaak
 	$(BIN)/lint-imports
 
 clean:
