@@ -15,7 +15,7 @@ from assistant.evidence import Evidence, EvidenceReader
 from assistant.followup import Rewriter, RuleRewriter
 from assistant.language import detect
 from assistant.refusal import Decision, RefusalPolicy, policy_for
-from assistant.retrieval import HybridRetriever
+from assistant.retrieval import Hit, HybridRetriever
 from assistant.scope import Scope
 from ingest.loaders import SUPPORTED_SUFFIXES, load
 from ingest.pipeline import Ingestor
@@ -222,6 +222,17 @@ class Assistant:
         text = render(checked) if supported else f"{UNVERIFIED[language]}\n{render(checked)}"
         yield Answer(answer=text, answered=supported, citations=citations, verified=supported,
                      seconds=time.perf_counter() - started, **base)  # type: ignore[arg-type]
+
+    def search(self, query: str, k: int | None = None, scope: Scope | None = None) -> list[Hit]:
+        """The ``k`` passages that best match ``query``, within ``scope``: retrieval only, no answer.
+
+        The query is checked like a question (QuestionError when empty or too long), the scope
+        like an ask's (ScopeError when no indexed document is in it).
+        """
+        query = self.validate(query)
+        self.index.check_readable()
+        sources = scope.select(self.documents()) if scope else None
+        return self.retriever.retrieve(query, k or self.top_k, sources).hits
 
     def ingest(self, paths: Sequence[Path], *, sync: bool = False, rebuild: bool = False,
                progress: Progress | None = None, exclude: Sequence[str] = ()) -> IngestReport:
