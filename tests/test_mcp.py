@@ -1,8 +1,11 @@
-"""The MCP server through the SDK's own client: in process and over streamable HTTP (uvicorn)."""
+"""The MCP server through the SDK's own client: in process, over streamable HTTP (uvicorn) and over
+stdio (``vraagbaak mcp`` as a child process)."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -14,6 +17,7 @@ import httpx
 import pytest
 import uvicorn
 from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from starlette.applications import Starlette
 
 from api.mcp_tools import MAX_READ, MCP_PATH, READ_CHARS, build_mcp, mcp_http_app, mcp_lifespan
@@ -277,3 +281,48 @@ def test_every_tool_over_streamable_http(indexed: Assistant, docs: Path, host: s
                           content="{}").status_code == 403
         if host == "hosted":
             assert httpx.get(f"{base}/").text == "the page"
+
+
+# over stdio: `vraagbaak mcp` as the child an MCP client starts
+
+
+@pytest.mark.slow
+@pytest.mark.model  # the CLI child builds from settings alone: a real model
+def test_every_tool_over_stdio_from_vraagbaak_mcp(make_assistant: Callable[..., Assistant], docs: Path,
+                                                    minilm: str, embedding_cache: Path, tmp_path: Path) -> None:
+    assistant = make_assistant()
+    assert not assistant.ingest([docs]).failed
+    assistant.index.close()
+    env = {**os.environ, "VRAAGBAAK_EMBEDDER": minilm, "VRAAGBAAK_EMBEDDING_CACHE_DIR": str(embedding_cache)}
+    params = StdioServerParameters(command=sys.executable, env=env, cwd=tmp_path,
+                                   args=["-m", "vraagbaak.cli", "mcp", "--data-dir", str(assistant.data_dir)])
+    stray: list[Exception] = []  # a stdout line that is not protocol arrives as an exception
+
+    async def record(message: Any) -> None:
+        if isinstance(message, Exception):
+            stray.append(message)
+
+    async def main() -> None:
+        with anyio.fail_after(300):
+            async with Client(stdio_client(params, errlog=errlog), message_handler=record,
+                              read_timeout_seconds=240) as client:
+                await exercise(client, docs)
+
+    with (tmp_path / "stderr.txt").open("w+", encoding="utf-8") as errlog:
+        anyio.run(main)
+        errlog.seek(0)
+        stderr = errlog.read()
+    assert stray == []
+    assert "vraagbaak: MCP server on stdio" in stderr and "Traceback" not in stderr, stderr
+
+
+def test_vraagbaak_mcp_on_an_empty_data_dir_says_how_to_fix_and_creates_nothing(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vraagbaak.cli import app
+
+    empty = tmp_path / "empty"
+    result = CliRunner().invoke(app, ["mcp", "--data-dir", str(empty)])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "is empty" in result.stderr and "vraagbaak ingest" in result.stderr
+    assert not empty.exists()
