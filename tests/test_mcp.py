@@ -270,6 +270,8 @@ def test_every_tool_over_streamable_http(indexed: Assistant, docs: Path, host: s
         async def main() -> None:
             async with Client(f"{base}/mcp") as client:
                 await exercise(client, docs)
+            async with Client(f"{base}/mcp", mode="legacy") as client:  # a client of the initialize handshake
+                assert (await structured(client, "list_documents"))["total"] == 1 + len(SMALL_SET)
 
         anyio.run(main)
         # DNS rebinding: a page elsewhere that resolves its own name to 127.0.0.1 is refused
