@@ -491,6 +491,33 @@ def _eval_settings(settings: Settings) -> dict[str, Any]:
     return {key: getattr(settings, key) for key in keep}
 
 
+@command()
+def mcp(data_dir: DataDir = None) -> None:
+    """Serve the MCP tools (ask, search_passages, read_document, list_documents) over stdio.
+
+    For an MCP client that starts this command: stdout carries only the protocol, logs go to stderr.
+
+    Closing stdin stops it. `vraagbaak serve` offers the same tools over HTTP.
+    """
+    from contextlib import redirect_stdout
+
+    from api.mcp_tools import build_mcp
+
+    settings = settings_from(data_dir)
+    try:
+        require_index(settings)
+        with redirect_stdout(sys.stderr):  # whatever building prints is not protocol (serving diverts fd 1 itself)
+            server = build_mcp(build(settings))
+    except VraagbaakError as e:
+        raise fail(e) from e
+    err.print(f"vraagbaak: MCP server on stdio over the index in {escape(str(settings.data_dir.resolve()))}",
+              highlight=False)
+    try:
+        server.run("stdio")
+    except KeyboardInterrupt:
+        err.print("stopping")
+
+
 def main() -> None:
     """Console-script entry point."""
     # pypdf logs what it repairs ("EOF marker not found") on stderr; a file it cannot read is
