@@ -20,7 +20,7 @@ from assistant.scope import Scope
 from ingest.loaders import SUPPORTED_SUFFIXES, load
 from ingest.pipeline import Ingestor
 from values.document import DocumentRecord, OpenedDocument
-from values.errors import AnswerBackendError, QuestionError
+from values.errors import AnswerBackendError, QuestionError, StoreError
 from values.passage import Passage
 from values.report import IngestReport, Progress
 from vectorstore.index import PassageIndex
@@ -259,3 +259,16 @@ class Assistant:
                 "undated": sum(r.year is None for r in records), "runs": index.last_runs(5),
                 "refusal": self.refusal_policy().to_json(),
                 "calibration": (self.calibration() or {}).get("report")}
+
+    @property
+    def index_version(self) -> int:
+        """The index's commit counter: answers at the same version come from the same documents."""
+        return self.index.version
+
+    def readiness(self) -> str | None:
+        """Why questions cannot be answered now (an empty or mismatched index), or None when they can."""
+        try:
+            self.index.check_readable()
+        except StoreError as e:
+            return str(e)
+        return None

@@ -79,8 +79,24 @@ class Settings(BaseSettings):
     llm_retries: int = Field(1, ge=0, le=5,
                              description="Retries of a failed LLM call (HTTP 429/5xx, lost connection).")
 
-    host: str = Field("127.0.0.1", description="Chat page bind address.")
+    host: str = Field("127.0.0.1", description="Bind address of the page and the doors (API, OpenAI, MCP).")
     port: int = 7860
+    keys_file: Path | None = Field(
+        None, description="API keys (hashed), written by `vraagbaak keys add`; default <data_dir>/keys.json."
+    )
+    api_keys: list[str] = Field(
+        default_factory=list, description="More API keys as 'name:role:sha256' (role read or admin)."
+    )
+    page_login: bool | None = Field(
+        None, description="The page asks for a key's name and the key (default: whenever keys exist)."
+    )
+    trusted_network: bool = Field(
+        False, description="Allow serving beyond loopback without keys: every machine that can connect may use it."
+    )
+    ingest_roots: list[Path] = Field(
+        default_factory=list, description="Folders the HTTP API may ingest from, besides those already indexed."
+    )
+    api_concurrency: int = Field(4, ge=1, description="Questions and ingests the doors run at once; more wait.")
 
     @field_validator("embedder")
     @classmethod
@@ -90,6 +106,11 @@ class Settings(BaseSettings):
                 f"unknown embedder {value!r}: use 'e5-small' or 'sentence-transformers:<model>'"
             )
         return value
+
+    @property
+    def keys_path(self) -> Path:
+        """Where the API keys are kept."""
+        return self.keys_file or self.data_dir / "keys.json"
 
     @property
     def cache_dir(self) -> Path:

@@ -64,6 +64,9 @@ def test_the_port_setting_serves_the_page_with_one_line_and_no_share_advice(env:
         first = lines.get(timeout=180)  # the page is up when serve says so
         assert first == f"vraagbaak: the chat page is on http://127.0.0.1:{port}/ (Ctrl-C stops)\n"
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=30).status_code == 200
+        doors = lines.get(timeout=30)
+        assert f"http://127.0.0.1:{port}/api/v1" in doors and f"http://127.0.0.1:{port}/v1" in doors
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=30).json()["ok"] is True
     finally:
         server.send_signal(signal.SIGINT)
         _, err = server.communicate(timeout=60)
@@ -94,6 +97,7 @@ def test_serve_with_ingest_is_up_first_and_then_serves_what_it_indexed(
         first = lines.get(timeout=180)
         assert first.startswith("vraagbaak: the chat page is on"), first  # before any ingest summary
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=30).status_code == 200
+        assert lines.get(timeout=30).startswith("vraagbaak: the HTTP API is on")
         summary = lines.get(timeout=300)  # the ingest ends while the page is up
         assert summary.startswith(f"added {1 + len(SMALL_SET)}, "), summary
         served = httpx.get(f"http://127.0.0.1:{port}/{ROUTE.lstrip('/')}",

@@ -15,8 +15,8 @@ import pytest
 from assistant.assistant import Assistant
 from assistant.settings import Settings
 from tests.conftest import SEED, SEED_QUESTION, SMALL_SET
-from ui.app import launch
 from vraagbaak.compose import build_assistant
+from vraagbaak.server import start
 
 pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 
@@ -52,9 +52,9 @@ def app(tmp_path_factory: pytest.TempPathFactory, minilm: str, embedding_cache: 
                         refuse_threshold=-10.0, refuse_foreign=-10.0)
     assistant = build_assistant(settings)
     assert not assistant.ingest([docs]).failed
-    demo = launch(assistant, port=port, block=False, quiet=True)
+    server = start(assistant, port=port, quiet=True)
     yield App(f"http://127.0.0.1:{port}/", assistant, docs, settings.data_dir)
-    demo.close()
+    server.stop()
     assistant.index.close()
 
 

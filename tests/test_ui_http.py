@@ -15,7 +15,6 @@ from assistant.assistant import Assistant
 from tests.conftest import ANSWER_ALL, SEED, SEED_QUESTION
 from tests.fakes import DownAnswerer
 from tests.test_loaders import make_pdf
-from ui.app import launch
 
 pytestmark = pytest.mark.slow
 
@@ -47,12 +46,12 @@ def serve(make_assistant: Callable[..., Assistant]) -> Iterator[Callable[..., Se
         assistant = make_assistant(port=port, answerer=answerer, **ANSWER_ALL)
         if paths:
             assert not assistant.ingest(paths).failed
-        running.append(launch(assistant, port=port, block=False, quiet=True))
+        running.append(start(assistant, port=port, quiet=True))
         return f"http://127.0.0.1:{port}/", assistant
 
     yield start
-    for demo in running:
-        demo.close()
+    for server in running:
+        server.stop()
 
 
 def ask(url: str, question: str, scope: list[str] | None = None, years: list[str] | None = None,

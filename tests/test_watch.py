@@ -176,7 +176,7 @@ def test_watcher_in_process_serves_while_it_ingests(
 
 
 @pytest.mark.model
-def test_serve_with_watch_starts_the_watcher_before_launching(
+def test_serve_with_watch_starts_the_watcher_before_serving(
         monkeypatch: pytest.MonkeyPatch, folder: Path, tmp_path: Path, minilm: str,
         embedding_cache: Path) -> None:
     monkeypatch.setenv("VRAAGBAAK_EMBEDDER", minilm)
@@ -184,16 +184,17 @@ def test_serve_with_watch_starts_the_watcher_before_launching(
     monkeypatch.setenv("VRAAGBAAK_DATA_DIR", str(tmp_path / "index"))
     seen: dict[str, Any] = {}
 
-    def launch(assistant: Assistant, **_: Any) -> None:
+    def start(assistant: Assistant, *_: Any, **__: Any) -> Any:
         wait_for(lambda: assistant.status()["documents"] == 1, 60)
         (folder / "kabelbaan.txt").write_text(NEW_DOC, encoding="utf-8")
         wait_for(lambda: assistant.status()["documents"] == 2, 10)
         seen["answer"] = assistant.ask(NEW_QUESTION)
         seen["threads"] = {t.name for t in threading.enumerate()}
+        return types.SimpleNamespace(wait=lambda: None)
 
-    monkeypatch.setitem(sys.modules, "ui.app", types.SimpleNamespace(launch=launch))
+    monkeypatch.setitem(sys.modules, "vraagbaak.server", types.SimpleNamespace(start=start))
     result = CliRunner().invoke(app, ["serve", "--watch", str(folder)])
     assert result.exit_code == 0, result.output
     assert "12 miljoen" in seen["answer"].retrieved[0].passage.text
     assert "vraagbaak-watch" in seen["threads"]
-    assert "vraagbaak-watch" not in {t.name for t in threading.enumerate()}, "stopped after launch returns"
+    assert "vraagbaak-watch" not in {t.name for t in threading.enumerate()}, "stopped once the server stops"

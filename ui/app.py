@@ -1,9 +1,7 @@
-"""The chat page: ``create_app`` lays out and wires the Blocks; ``launch`` serves it with the file route."""
+"""The chat page: ``create_app`` lays out and wires the Blocks (``vraagbaak.server`` serves it beside the doors)."""
 
 from __future__ import annotations
 
-import errno
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,15 +10,13 @@ import gradio as gr
 
 from assistant.assistant import Assistant
 from assistant.scope import years_and_types
-from ui.assets import CHAT_JS, CLICK_JS, CSS, PANEL_JS
+from ui.assets import CHAT_JS, CLICK_JS, PANEL_JS
 from ui.chat import Chat
 from ui.document_table import SORT_KEYS, DocQuery, scope_choices, scope_year_choices, year_choices
 from ui.documents import Library
-from ui.files import file_route
 from ui.format import header_html
 from ui.i18n import LANGUAGES, pick_language, t
 from ui.state import Prefs
-from values.errors import ConfigError
 
 THEME = gr.themes.Soft(
     primary_hue=gr.themes.colors.blue, neutral_hue=gr.themes.colors.slate,
@@ -188,48 +184,3 @@ def create_app(assistant: Assistant, *, uploads: Path | None = None) -> gr.Block
             button.click(step, docq, docq, **redraw).then(library.table, [docq, prefs], [table, pager, docq],
                                                            **redraw)
     return demo
-
-
-def launch(assistant: Assistant, *, host: str | None = None, port: int | None = None,
-           uploads: Path | None = None, block: bool = True, quiet: bool = False) -> gr.Blocks:
-    """Serve the chat page on ``host:port`` (None: Gradio's, 127.0.0.1:7860), blocking unless ``block`` is False.
-
-    Prints one line with the page's address unless ``quiet`` (none of Gradio's start-up advice,
-    such as ``share=True``, which a command-line user cannot act on). ``uploads`` is
-    ``create_app``'s. Raises ConfigError when another program holds the port.
-    """
-    bind = host or "127.0.0.1"
-    if port is not None:
-        _check_port(bind, port)
-    demo = create_app(assistant, uploads=uploads)
-    demo.queue(default_concurrency_limit=1)
-    try:
-        demo.launch(
-            server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
-            app_kwargs={"routes": [file_route(assistant.documents)]}, theme=THEME, css=CSS,
-            show_error=True, ssr_mode=False, mcp_server=False, footer_links=["api", "settings"],
-        )
-    except OSError as e:  # taken between the check and Gradio's bind
-        if port is not None:
-            _check_port(bind, port)
-        raise ConfigError(f"the chat page could not start on {bind}:{port}: {e}") from e
-    if not quiet:
-        print(f"vraagbaak: the chat page is on {demo.local_url} (Ctrl-C stops)", flush=True)
-    if block:
-        demo.block_thread()
-    return demo
-
-
-def _check_port(host: str, port: int) -> None:
-    """Raise ConfigError unless a server could listen on ``host:port`` now (bound as uvicorn binds)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host.strip("[]"), port))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise ConfigError(f"port {port} on {host} is taken by another program: choose another "
-                                  f"with --port (or VRAAGBAAK_PORT; `make run PORT={port + 1}`)") from e
-            raise ConfigError(f"cannot serve on {host}:{port} ({e.strerror}): choose another --host or "
-                              "--port (VRAAGBAAK_HOST, VRAAGBAAK_PORT)") from e

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
 
@@ -26,11 +26,17 @@ _MEDIA_TYPES = {
 _CHARSETS = {"utf-8-sig": "utf-8", "latin-1": "iso-8859-1", "cp1252": "windows-1252"}
 
 
-def file_route(documents: Callable[[], Mapping[str, DocumentRecord]]) -> APIRoute:
-    """A GET route at ``ROUTE`` taking ``?source=<indexed path>``; ``documents`` lists what is indexed."""
+def file_route(documents: Callable[[], Mapping[str, DocumentRecord]], *, signed_in: bool = False) -> APIRoute:
+    """A GET route at ``ROUTE`` taking ``?source=<indexed path>``; ``documents`` lists what is indexed.
 
-    def serve(source: str = "") -> FileResponse:
+    With ``signed_in`` the route serves only a browser signed in to the page (the route lives in
+    the page's Gradio app, whose sign-in cookie it checks: Gradio has no public helper for it).
+    """
+
+    def serve(request: Request, source: str = "") -> FileResponse:
         """The original file of one indexed document; 404 for anything not indexed."""
+        if signed_in and not _signed_in(request):
+            raise HTTPException(status_code=401, detail="sign in to the page first")
         record = documents().get(source)
         path = Path(source)
         if record is None or not path.is_file():
@@ -46,3 +52,14 @@ def file_route(documents: Callable[[], Mapping[str, DocumentRecord]]) -> APIRout
                             content_disposition_type="inline" if inline else "attachment")
 
     return APIRoute(ROUTE, serve, methods=["GET"], include_in_schema=False)
+
+
+def _signed_in(request: Request) -> bool:
+    """Whether the request carries a live sign-in cookie of the Gradio app serving it."""
+    page = request.scope.get("app")
+    cookie_id, tokens = getattr(page, "cookie_id", None), getattr(page, "tokens", None)
+    if cookie_id is None or not isinstance(tokens, dict):
+        return False
+    cookies = request.cookies
+    token = cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
+    return token is not None and tokens.get(token) is not None

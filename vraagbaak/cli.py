@@ -372,30 +372,99 @@ def serve(
         "--ingest", metavar="PATH", help="Index these files or folders once the page is up (repeatable, in order); "
                                          "the page answers from what is indexed so far.")] = None,
 ) -> None:
-    """Start the chat page; with --ingest, serve first and index while it is up."""
-    from ui.app import launch
+    """Start the chat page and the doors (HTTP API, OpenAI-compatible, MCP); with --ingest, serve first."""
+    from vraagbaak.compose import make_doors
+    from vraagbaak.doors import check_exposure
+    from vraagbaak.server import check_port, start
 
     settings = settings_from(data_dir, host=host, port=port)
     try:
+        doors = make_doors(settings)
+        check_exposure(settings.host, doors)  # before the model loads: a refusal comes at once
+        check_port(settings.host, settings.port)
         assistant = build(settings)
         watcher = (start_watcher(assistant, watch_dir, as_json=False, debounce=settings.watch_debounce)
                    if watch_dir else None)
         try:
-            demo = launch(assistant, host=settings.host, port=settings.port, block=not ingest_paths)
+            server = start(assistant, doors, host=settings.host, port=settings.port)
+            # one run per path, in order: each is visible to the page when it ends (and every
+            # committed batch already before), so the page answers from the first path while
+            # the rest are still being embedded
             if ingest_paths:
-                # one run per path, in order: each is visible to the page when it ends (and every
-                # committed batch already before), so the page answers from the first path while
-                # the rest are still being embedded
                 report = IngestReport()
                 for path in ingest_paths:
                     report = report.plus(with_progress(partial(ingest_one, assistant, path), transient=False))
                 print_report(report, as_json=False)
-                demo.block_thread()
+            server.wait()
         finally:
             if watcher is not None:
                 watcher.stop()
     except VraagbaakError as e:
         raise fail(e) from e
+
+
+keys_app = typer.Typer(no_args_is_help=True, cls=_Group, epilog=EXIT_CODES,
+                       help="API keys for the doors (HTTP API, OpenAI-compatible, MCP) and the page's sign-in.")
+app.add_typer(keys_app, name="keys")
+KeysFile = Annotated[Path | None, typer.Option("--keys-file", metavar="FILE",
+                                               help="Keys file (default VRAAGBAAK_KEYS_FILE, else DIR/keys.json).")]
+
+
+@keys_app.command("add", cls=_Command, epilog=EXIT_CODES)
+def keys_add(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Who or what uses the key (the page's sign-in name).")],
+    role: Annotated[str, typer.Option("--role", metavar="ROLE", help="read: ask and search; admin: also ingest "
+                                                                     "and remove.")] = "read",
+    data_dir: DataDir = None,
+    keys_file: KeysFile = None,
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    from api.keys import add_key
+
+    settings = settings_from(data_dir, keys_file=keys_file)
+    try:
+        token = add_key(settings.keys_path, name, role)  # type: ignore[arg-type]
+    except VraagbaakError as e:
+        raise fail(e) from e
+    print(token)
+    err.print(f"key {escape(name)!r} ({role}) stored in {escape(str(settings.keys_path))}; the key is shown only "
+              "now: send it as `Authorization: Bearer <key>`")
+
+
+@keys_app.command("list", cls=_Command, epilog=EXIT_CODES)
+def keys_list(data_dir: DataDir = None, keys_file: KeysFile = None, as_json: JsonOut = False) -> None:
+    """The keys in force (names and roles; the keys themselves are never stored)."""
+    from api.keys import Keys
+
+    settings = settings_from(data_dir, keys_file=keys_file)
+    try:
+        keys = list(Keys.load(settings.keys_path, settings.api_keys))
+    except VraagbaakError as e:
+        raise fail(e) from e
+    if as_json:
+        print(json.dumps([{"name": k.name, "role": k.role, "created": k.created} for k in keys]))
+        return
+    for key in keys:
+        print(f"{key.name}\t{key.role}\t{key.created or 'from settings'}")
+    if not keys:
+        err.print("no keys: the doors are open on loopback only")
+
+
+@keys_app.command("remove", cls=_Command, epilog=EXIT_CODES)
+def keys_remove(name: Annotated[str, typer.Argument(metavar="NAME")], data_dir: DataDir = None,
+                keys_file: KeysFile = None) -> None:
+    """Revoke a key (a running server reads the keys at start: restart it)."""
+    from api.keys import remove_key
+
+    settings = settings_from(data_dir, keys_file=keys_file)
+    try:
+        removed = remove_key(settings.keys_path, name)
+    except VraagbaakError as e:
+        raise fail(e) from e
+    if not removed:
+        err.print(f"[red]error:[/red] no key named {escape(name)!r} in {escape(str(settings.keys_path))}")
+        raise typer.Exit(1)
+    err.print(f"key {escape(name)!r} removed")
 
 
 @command()

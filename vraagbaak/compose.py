@@ -7,6 +7,7 @@ from pathlib import Path
 from chromadb.api import ClientAPI
 from langchain_core.embeddings import Embeddings
 
+from api.keys import Keys
 from assistant.answer import Answerer, ExtractiveAnswerer, LLMAnswerer
 from assistant.assistant import Assistant
 from assistant.citations import CitationChecker
@@ -24,6 +25,7 @@ from vectorstore.chroma import ChromaConfig, DenseStore, open_client
 from vectorstore.index import IndexSettings, PassageIndex
 from vectorstore.keyword import KeywordIndex
 from vectorstore.sqlite_catalog import SqliteCatalog
+from vraagbaak.doors import Doors
 
 
 def make_answerer(settings: Settings, tokenizer: Tokenizer) -> Answerer:
@@ -72,6 +74,13 @@ def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokeni
     dense = DenseStore(connect, config.collection, embedder, settings.embedder, dimension, embedded=embedded)
     keyword = KeywordIndex(settings.data_dir / "keyword", catalog, tokenizer)
     return PassageIndex(catalog, dense, keyword, index_settings, location=str(settings.data_dir.resolve()))
+
+
+def make_doors(settings: Settings) -> Doors:
+    """How ``serve`` opens its doors: the keys in force, the page's sign-in, trust in the network."""
+    return Doors(keys=Keys.load(settings.keys_path, settings.api_keys), page_login=settings.page_login,
+                 trusted_network=settings.trusted_network, concurrency=settings.api_concurrency,
+                 ingest_roots=tuple(settings.ingest_roots))
 
 
 def build_assistant(settings: Settings, *, embedder: Embeddings | None = None, answerer: Answerer | None = None,
