@@ -3,53 +3,37 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.answer import Answer, Answerer, Citation, quoted_spans
-from assistant.citations import CitationChecker, cited_markers, render
-from assistant.evidence import Evidence, EvidenceReader
+from langchain_core.runnables import Runnable
+
+from assistant.answer import Answer, Answerer
+from assistant.chain import AskInput, Token, answer_chain
+from assistant.citations import CitationChecker
+from assistant.evidence import EvidenceReader
 from assistant.followup import Rewriter, RuleRewriter
-from assistant.language import detect
-from assistant.refusal import Decision, RefusalPolicy, policy_for
+from assistant.refusal import RefusalPolicy, policy_for
 from assistant.retrieval import Hit, HybridRetriever
 from assistant.scope import Scope
 from ingest.loaders import SUPPORTED_SUFFIXES, load
 from ingest.pipeline import Ingestor
 from values.document import DocumentRecord, OpenedDocument
-from values.errors import AnswerBackendError, QuestionError, StoreError
+from values.errors import QuestionError, StoreError
 from values.passage import Passage
 from values.report import IngestReport, Progress
 from vectorstore.index import PassageIndex
 
-REFUSAL = {
-    "nl": ("De documenten bevatten geen antwoord op deze vraag. "
-           "Hieronder staan de passages die er het dichtst bij komen."),
-    "en": "The documents do not contain an answer to this question. The closest passages are shown below.",
-}
-UNVERIFIED = {
-    "nl": "Niet bevestigd: de bronnen dragen niet elke zin van dit antwoord (⚠).",
-    "en": "Unverified: the sources do not support every sentence of this answer (⚠).",
-}
 CALIBRATION_KEY = "refusal_calibration"
-BACKEND_FAILED = {
-    "nl": "Het antwoordmodel gaf geen antwoord ({error}). De gevonden passages staan hieronder.",
-    "en": "The answer model failed ({error}). The retrieved passages are shown below.",
-}
-
-
-@dataclass(frozen=True)
-class Token:
-    """A streamed piece of answer text."""
-
-    text: str
 
 
 class Assistant:
-    """What the CLI and the chat page call; built by ``vraagbaak.compose.build_assistant``."""
+    """What the CLI and the chat page call; built by ``vraagbaak.compose.build_assistant``.
+
+    ``chain`` is the answer path as a LangChain runnable (``assistant.chain``); ``ask`` and
+    ``ask_stream`` run through it, so what a LangChain user composes is what the service runs.
+    """
 
     def __init__(self, index: PassageIndex, retriever: HybridRetriever, answerer: Answerer,
                  checker: CitationChecker, ingestor: Ingestor, *, reader: EvidenceReader,
@@ -67,6 +51,7 @@ class Assistant:
         self.max_question_chars = max_question_chars
         self.top_k = top_k
         self._documents: tuple[int, dict[str, DocumentRecord]] = (-1, {})
+        self.chain: Runnable[AskInput | str, Token | Answer] = answer_chain(self)
 
     def documents(self) -> dict[str, DocumentRecord]:
         """The indexed documents, read again only after a commit (scoping asks on every question)."""
@@ -161,11 +146,8 @@ class Assistant:
     def ask(self, question: str, k: int | None = None, scope: Scope | None = None,
             history: Sequence[tuple[str, str]] | None = None) -> Answer:
         """Answer ``question`` in one go (``history``: earlier (question, answer) turns, oldest first)."""
-        answer: Answer | None = None
-        for event in self.ask_stream(question, k, scope, history):
-            if isinstance(event, Answer):
-                answer = event
-        assert answer is not None
+        answer = self.chain.invoke({"question": question, "k": k, "scope": scope, "history": history})
+        assert isinstance(answer, Answer)
         return answer
 
     def ask_stream(self, question: str, k: int | None = None, scope: Scope | None = None,
@@ -175,53 +157,7 @@ class Assistant:
         A follow-up ("En in 2016?") is first rewritten into a standalone query from ``history``
         (earlier (question, answer) turns, oldest first); the Answer's ``query`` holds it.
         """
-        started = time.perf_counter()
-        question = self.validate(question)
-        self.index.check_readable()
-        sources = scope.select(self.documents()) if scope else None
-        query = self.rewriter.rewrite(question, history) if history else question
-        language = detect(query)
-        retrieval_started = time.perf_counter()
-        retrieval = self.retriever.retrieve(query, k or self.top_k, sources)
-        hits = retrieval.hits
-        own = question if query != question else None  # a follow-up: its own words must be answered
-        evidence = (self.reader.read(query, hits, retrieval.vector, own_question=own,
-                                     passage_similarity=retrieval.top_similarity) if hits else Evidence([]))
-        decision = (self.refusal_policy().decide(evidence, retrieval.cross_language) if hits
-                    else Decision(False, "nothing was retrieved"))
-        base = dict(question=question, retrieved=hits, query=query, index_version=retrieval.version,
-                    scope=scope or None, backend=self.answerer.name, relevance=evidence.similarity,
-                    coverage=evidence.lexical,
-                    extra={"retrieval_seconds": round(time.perf_counter() - retrieval_started, 4),
-                           "evidence": evidence.to_json(), "reason": decision.reason or None})
-        if not decision.answerable:
-            yield Answer(answer=REFUSAL[language], answered=False, citations=[],
-                         seconds=time.perf_counter() - started, **base)  # type: ignore[arg-type]
-            return
-        pieces: list[str] = []
-        try:
-            for piece in self.answerer.stream(query, hits, language, evidence):
-                pieces.append(piece)
-                yield Token(piece)
-        except AnswerBackendError as e:
-            yield Answer(answer=BACKEND_FAILED[language].format(error=e), answered=False,
-                         citations=[], error=str(e), seconds=time.perf_counter() - started,
-                         **base)  # type: ignore[arg-type]
-            return
-        checked = self.checker.check("".join(pieces), [h.passage.text for h in hits])
-        # verified: the passage supports a sentence citing it; unverified ones stay visible, flagged
-        quotes = quoted_spans(evidence, checked, hits, self.checker)
-        citations = [Citation(n, hits[n - 1], ok, quotes.get(n, ())) for n, ok in cited_markers(checked)]
-        claims = [c for c in checked if c.claim]
-        supported = bool(claims) and not any(c.flagged for c in claims)
-        if not any(c.verified for c in citations):
-            extra = {**base["extra"], "reason": "no cited passage supports the answer"}  # type: ignore[dict-item]
-            yield Answer(answer=REFUSAL[language], answered=False, citations=[],
-                         seconds=time.perf_counter() - started, **{**base, "extra": extra})  # type: ignore[arg-type]
-            return
-        text = render(checked) if supported else f"{UNVERIFIED[language]}\n{render(checked)}"
-        yield Answer(answer=text, answered=supported, citations=citations, verified=supported,
-                     seconds=time.perf_counter() - started, **base)  # type: ignore[arg-type]
+        yield from self.chain.stream({"question": question, "k": k, "scope": scope, "history": history})
 
     def search(self, query: str, k: int | None = None, scope: Scope | None = None) -> list[Hit]:
         """The ``k`` passages that best match ``query``, within ``scope``: retrieval only, no answer.
