@@ -15,6 +15,7 @@ from assistant.assistant import Assistant
 from tests.conftest import ANSWER_ALL, SEED, SEED_QUESTION
 from tests.fakes import DownAnswerer
 from tests.test_loaders import make_pdf
+from vraagbaak.server import start as start_server
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,7 @@ def serve(make_assistant: Callable[..., Assistant]) -> Iterator[Callable[..., Se
         assistant = make_assistant(port=port, answerer=answerer, **ANSWER_ALL)
         if paths:
             assert not assistant.ingest(paths).failed
-        running.append(start(assistant, port=port, quiet=True))
+        running.append(start_server(assistant, port=port, quiet=True))
         return f"http://127.0.0.1:{port}/", assistant
 
     yield start

@@ -192,7 +192,7 @@ def test_serve_with_watch_starts_the_watcher_before_serving(
         seen["threads"] = {t.name for t in threading.enumerate()}
         return types.SimpleNamespace(wait=lambda: None)
 
-    monkeypatch.setitem(sys.modules, "vraagbaak.server", types.SimpleNamespace(start=start))
+    monkeypatch.setitem(sys.modules, "vraagbaak.server", types.SimpleNamespace(start=start, check_port=lambda *_: None))
     result = CliRunner().invoke(app, ["serve", "--watch", str(folder)])
     assert result.exit_code == 0, result.output
     assert "12 miljoen" in seen["answer"].retrieved[0].passage.text
