@@ -94,6 +94,10 @@ class Keys:
                 found = key
         return found
 
+    def named(self, name: str) -> Key | None:
+        """The key called ``name`` (the page's signed-in user), if any."""
+        return next((k for k in self._keys if k.name == name), None)
+
     def login(self, name: str, token: str) -> Key | None:
         """The key named ``name`` when ``token`` is its token (the page's sign-in)."""
         key = self.find(token)

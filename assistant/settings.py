@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     ingest_roots: list[Path] = Field(
         default_factory=list, description="Folders the HTTP API may ingest from, besides those already indexed."
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Names the server is reached under beyond loopback (MCP checks the Host "
+                                          "header against them; the bind address and this machine's name count).",
+    )
     api_concurrency: int = Field(4, ge=1, description="Questions and ingests the doors run at once; more wait.")
 
     @field_validator("embedder")

@@ -23,7 +23,7 @@ from tests.conftest import ANSWER_ALL, SEED, SEED_QUESTION
 from values.errors import ConfigError
 from vraagbaak.cli import app as cli
 from vraagbaak.doors import Doors, check_exposure
-from vraagbaak.server import build_app
+from vraagbaak.server import build_app, may_change
 
 Client = Callable[..., TestClient]
 
@@ -250,6 +250,16 @@ def test_exposing_the_index_to_a_network_needs_keys_and_sign_in(keys: dict[str, 
     check_exposure("0.0.0.0", Doors(trusted_network=True))
 
 
+def test_mcp_accepts_the_names_a_network_server_is_reached_under() -> None:
+    import socket
+
+    assert Doors().hosts("127.0.0.1", 7860) == []  # loopback names only (the MCP app's own)
+    served = Doors(allowed_hosts=("vraagbaak.example.org",)).hosts("10.0.0.5", 7860)
+    assert {"vraagbaak.example.org", "vraagbaak.example.org:7860", "10.0.0.5:7860",
+            f"{socket.gethostname()}:7860"} <= set(served)
+    assert "0.0.0.0:7860" not in Doors().hosts("0.0.0.0", 7860)
+
+
 def test_keys_are_stored_hashed_readable_by_the_owner_only(keys: dict[str, str]) -> None:
     path = Path(keys["path"])
     stored = path.read_text(encoding="utf-8")
@@ -291,3 +301,26 @@ def test_the_openapi_schema_documents_every_door(client: Client) -> None:
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
     answer = schema["components"]["schemas"]["AnswerOut"]["properties"]
     assert {"citations", "retrieved", "answered", "verified", "index_version"} <= set(answer)
+
+
+def test_on_the_page_only_an_admin_key_may_change_the_index(keys: dict[str, str], indexed: Assistant,
+                                                           tmp_path: Path) -> None:
+    import types
+
+    import gradio as gr
+
+    from tests.conftest import SEED
+    from ui.documents import Library
+    from ui.state import Prefs
+
+    doors = Doors(keys=Keys.load(Path(keys["path"])))
+    assert may_change(doors, "ops") and not may_change(doors, "reader") and not may_change(doors, None)
+    assert may_change(Doors(), None)  # no sign-in: the page works as before
+    library = Library(indexed, tmp_path / "uploads", lambda user: may_change(doors, user))
+    before = indexed.document_count()
+    reader = types.SimpleNamespace(username="reader")
+    with pytest.raises(gr.Error, match="admin"):
+        library.upload([str(SEED)], Prefs(language="en"), reader)  # type: ignore[arg-type]
+    with pytest.raises(gr.Error, match="admin"):
+        library.sync(Prefs(language="en"), reader)  # type: ignore[arg-type]
+    assert indexed.document_count() == before and not (tmp_path / "uploads").exists()

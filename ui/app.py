@@ -32,14 +32,17 @@ def detect_language(prefs: Prefs, request: gr.Request) -> tuple[Prefs, str]:
     return Chat.set_language(prefs, language), language
 
 
-def create_app(assistant: Assistant, *, uploads: Path | None = None) -> gr.Blocks:
+def create_app(assistant: Assistant, *, uploads: Path | None = None,
+               may_change: Callable[[str | None], bool] | None = None) -> gr.Blocks:
     """The chat page over ``assistant``: Ask and Documents tabs, and a source panel beside them.
 
     Uploaded files are copied into ``uploads`` (default: ``uploads`` in the index's folder) and
-    ingested from there.
+    ingested from there. ``may_change`` tells by the signed-in user's name whether they may
+    upload, sync and remove (default: everyone may, as on a page without sign-in).
     """
     chat = Chat(assistant)
-    library = Library(assistant, assistant.data_dir / "uploads" if uploads is None else uploads)
+    library = Library(assistant, assistant.data_dir / "uploads" if uploads is None else uploads,
+                      may_change or (lambda user: True))
     start = Prefs(k=assistant.top_k)
     lang = start.language
     records = list(assistant.documents().values())  # read once for the initial choices

@@ -36,9 +36,16 @@ from values.report import IngestReport, Progress
 class Library:
     """The documents tab's callbacks; uploads are copied into ``uploads`` and ingested from there."""
 
-    def __init__(self, assistant: Assistant, uploads: Path) -> None:
+    def __init__(self, assistant: Assistant, uploads: Path,
+                 may_change: Callable[[str | None], bool] = lambda user: True) -> None:
         self.assistant = assistant
         self.uploads = uploads
+        self.may_change = may_change  # by the signed-in user's name: only an admin key uploads or removes
+
+    def _check_may_change(self, request: gr.Request | None, prefs: Prefs) -> None:
+        """gr.Error unless the signed-in user may change the index."""
+        if not self.may_change(getattr(request, "username", None)):
+            raise gr.Error(t(prefs.language, "read_only"))
 
     @staticmethod
     def query(search: str, doc_type: str | None, year: str | None, sort: str, descending: bool) -> DocQuery:
@@ -81,11 +88,12 @@ class Library:
                 gr.update(choices=year_choices(years, prefs.language)),
                 report_html(last, prefs.language))
 
-    def upload(self, files: Sequence[str] | None, prefs: Prefs,
+    def upload(self, files: Sequence[str] | None, prefs: Prefs, request: gr.Request,
                progress: gr.Progress = gr.Progress()) -> tuple[str, None]:  # noqa: B008
         """Copy uploaded files into the uploads folder and ingest them; the report, and an empty drop zone."""
         if not files:
             return report_html(None, prefs.language), None
+        self._check_may_change(request, prefs)
         self.uploads.mkdir(parents=True, exist_ok=True)
         copies = []
         for name in files:
@@ -94,8 +102,9 @@ class Library:
             copies.append(dest)
         return report_html(self._ingest(copies, False, prefs, progress).to_json(), prefs.language), None
 
-    def sync(self, prefs: Prefs, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+    def sync(self, prefs: Prefs, request: gr.Request, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
         """Re-read the folders and files the index was built from, dropping files that are gone."""
+        self._check_may_change(request, prefs)
         if not self.assistant.folders() and not self.assistant.document_count():
             gr.Warning(t(prefs.language, "nothing_to_sync"))
             return report_html(None, prefs.language)
@@ -119,13 +128,15 @@ class Library:
         except VraagbaakError as e:
             raise gr.Error(str(e)) from e
 
-    def click(self, prefs: Prefs, scope: list[str] | None, evt: gr.EventData) -> tuple[Any, Any, Any, Any]:
+    def click(self, prefs: Prefs, scope: list[str] | None, evt: gr.EventData,
+              request: gr.Request) -> tuple[Any, Any, Any, Any]:
         """A table click: open the document in the side panel, remove it, or ask about it.
 
         Returns the panel, the panel's target, the scope picker and the selected tab.
         """
         action, (source, *_) = clicked(evt)
         if action == "remove":
+            self._check_may_change(request, prefs)
             self.remove(source, prefs)
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         if action == "scope" and source in (records := self.assistant.documents()):

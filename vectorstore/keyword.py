@@ -167,7 +167,7 @@ class KeywordIndex:
         if not known:
             return []
         docs, scores = bm25.retrieve([known], k=min(k, len(ids)), show_progress=False,
-                                     weight_mask=mask, n_threads=1)
+                                     weight_mask=mask, n_threads=0)  # 0: inline, no thread pool per query
         return [KeywordHit(ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True)
                 if float(s) > 0]
 

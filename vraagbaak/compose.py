@@ -80,7 +80,7 @@ def make_doors(settings: Settings) -> Doors:
     """How ``serve`` opens its doors: the keys in force, the page's sign-in, trust in the network."""
     return Doors(keys=Keys.load(settings.keys_path, settings.api_keys), page_login=settings.page_login,
                  trusted_network=settings.trusted_network, concurrency=settings.api_concurrency,
-                 ingest_roots=tuple(settings.ingest_roots))
+                 ingest_roots=tuple(settings.ingest_roots), allowed_hosts=tuple(settings.allowed_hosts))
 
 
 def build_assistant(settings: Settings, *, embedder: Embeddings | None = None, answerer: Answerer | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,16 @@ class Doors:
     trusted_network: bool = False
     concurrency: int = 4
     ingest_roots: tuple[Path, ...] = ()  # besides the indexed folders and the page's uploads
+    allowed_hosts: tuple[str, ...] = ()  # Host header values MCP accepts beyond loopback's
+
+    def hosts(self, host: str, port: int) -> list[str]:
+        """The Host values MCP accepts when serving on ``host``: none beyond loopback's on loopback."""
+        if is_loopback(host):
+            return list(self.allowed_hosts)
+        names = [*self.allowed_hosts, socket.gethostname(), socket.getfqdn()]
+        if host not in ("0.0.0.0", "::", "[::]"):
+            names.append(host)
+        return list(dict.fromkeys(n for name in names for n in (name, f"{name}:{port}")))
 
     @property
     def login(self) -> bool:

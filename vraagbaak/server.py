@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import socket
 import threading
+from functools import partial
 from pathlib import Path
 
 import gradio as gr
@@ -23,7 +24,7 @@ from ui.app import THEME, create_app
 from ui.assets import CSS
 from ui.files import file_route
 from values.errors import ConfigError
-from vraagbaak.doors import Doors, check_exposure, is_loopback
+from vraagbaak.doors import Doors, check_exposure
 
 
 class Server:
@@ -48,16 +49,24 @@ class Server:
         self._thread.join()
 
 
+def may_change(doors: Doors, user: str | None) -> bool:
+    """Whether the page's signed-in ``user`` may upload, sync and remove: an admin key, or anyone without sign-in."""
+    if not doors.login:
+        return True
+    key = doors.keys.named(user) if user else None
+    return key is not None and key.allows("admin")
+
+
 def build_app(assistant: Assistant, doors: Doors, *, uploads: Path | None = None, host: str = "127.0.0.1",
               port: int = 7860):  # type: ignore[no-untyped-def]
     """The one ASGI app: the doors, with the chat page mounted at ``/``."""
     access = Access(doors.keys)
     mcp = build_mcp(assistant)
-    mcp_app = mcp_http_app(mcp, allowed_hosts=() if is_loopback(host) else [f"{host}:{port}"])
+    mcp_app = mcp_http_app(mcp, allowed_hosts=doors.hosts(host, port))
     uploads = assistant.data_dir / "uploads" if uploads is None else uploads
     app = build_api(assistant, access, concurrency=doors.concurrency, ingest_roots=[*doors.ingest_roots, uploads],
                     apps={MCP_PATH: (mcp_app, lambda: mcp_lifespan(mcp))})
-    demo = create_app(assistant, uploads=uploads)
+    demo = create_app(assistant, uploads=uploads, may_change=partial(may_change, doors))
     demo.queue(default_concurrency_limit=1)
     auth = (lambda name, token: doors.keys.login(name, token) is not None) if doors.login else None
     return gr.mount_gradio_app(
