@@ -146,6 +146,29 @@ def test_the_page_asks_to_sign_in_with_a_key(served: Served) -> None:
                      timeout=30).status_code == 401  # the original files too need the sign-in
 
 
+def test_an_mcp_client_asks_through_serve_with_a_key(served: Served) -> None:
+    import anyio
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def main() -> tuple[set[str], dict[str, object]]:
+        headers = {"Authorization": f"Bearer {served.read}"}
+        async with httpx2.AsyncClient(headers=headers, timeout=120) as http, \
+                Client(streamable_http_client(served.url + "/mcp", http_client=http)) as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            result = await client.call_tool("ask", {"question": SEED_QUESTION})
+            assert not result.is_error, result.content
+            return tools, dict(result.structured_content or {})
+
+    tools, answer = anyio.run(main)
+    assert {"ask", "search_passages", "read_document", "list_documents"} <= tools
+    assert answer["answered"] is True and "75.000 euro" in str(answer["answer"])
+    for citation in answer["citations"]:  # type: ignore[attr-defined]
+        exact(citation)
+    assert httpx.post(served.url + "/mcp", json={}, timeout=30).status_code == 401  # no key, no tools
+
+
 def test_the_logs_never_show_a_key(served: Served) -> None:
     for token in (served.read, served.admin):  # every door sees a key at least once
         assert httpx.get(served.url + "/api/v1/status", timeout=30,
