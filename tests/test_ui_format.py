@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
@@ -482,3 +484,22 @@ def test_documents_table_rows_offer_open_ask_about_and_remove() -> None:
 def test_sync_folders_are_the_outermost_ones() -> None:
     assert outermost(["/c/a", "/c/a/b", "/c/ab", "/d"]) == ["/c/a", "/c/ab", "/d"]
     assert folders(["/c/a/b/x.txt", "/c/a/y.txt"]) == ["/c/a", "/c/a/b"]
+
+
+def test_a_failed_upload_is_named_as_uploaded_and_its_copy_dropped(make_assistant: Any, tmp_path: Path) -> None:
+    import types
+
+    from tests.conftest import SEED
+    from ui.documents import Library
+    from ui.state import Prefs
+
+    dropped = tmp_path / "dropped"
+    dropped.mkdir()
+    (dropped / "leeg.txt").write_text("", encoding="utf-8")
+    uploads = tmp_path / "uploads"
+    library = Library(make_assistant(), uploads)
+    html, _ = library.upload([str(dropped / "leeg.txt"), str(SEED)], Prefs(language="en"),
+                             types.SimpleNamespace(username=None), lambda *_, **__: None)  # type: ignore[arg-type]
+    assert ">leeg.txt</td>" in html and str(uploads) not in html  # the name the user uploaded, once
+    assert "<th>File</th>" in html
+    assert sorted(p.name for p in uploads.iterdir()) == [SEED.name]  # the indexed copy stays, the failed one goes

@@ -100,7 +100,18 @@ class Library:
             dest = self.uploads / Path(name).name
             shutil.copyfile(name, dest)
             copies.append(dest)
-        return report_html(self._ingest(copies, False, prefs, progress).to_json(), prefs.language), None
+        report = self._ingest(copies, False, prefs, progress).to_json()
+        return report_html(self._forget_failed(report), prefs.language), None
+
+    def _forget_failed(self, report: dict[str, Any]) -> dict[str, Any]:
+        """Drop the copies of uploads that failed (a sync would only fail on them again); name them as uploaded."""
+        uploads = self.uploads.resolve()
+        for failure in report["failed"]:
+            path = Path(failure["source"])
+            if path.resolve().parent == uploads:
+                path.unlink(missing_ok=True)
+                failure["source"] = path.name
+        return report
 
     def sync(self, prefs: Prefs, request: gr.Request, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
         """Re-read the folders and files the index was built from, dropping files that are gone."""

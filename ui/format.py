@@ -304,7 +304,7 @@ def report_html(report: Mapping[str, object] | None, language: str) -> str:
                    seconds=f"{seconds:.1f}" if isinstance(seconds, int | float) else seconds))
     rows = "".join(f'<tr><td class="vb-path">{esc(f.get("source", ""))}</td><td>{esc(f.get("reason", ""))}</td></tr>'
                    for f in failed)
-    table = (f'<table class="vb-failed"><thead><tr><th>{esc(t(language, "failed"))}</th>'
+    table = (f'<table class="vb-failed"><thead><tr><th>{esc(t(language, "failed_file"))}</th>'
              f'<th>{esc(t(language, "failed_reason"))}</th></tr></thead><tbody>{rows}</tbody></table>'
              if failed else "")
     return (f'<div class="vb-report">{title}<div class="vb-chips">{chips}</div>'

@@ -104,6 +104,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "failed": "mislukt",
         "report_totals": "{passages} passages in de index · {seconds} s",
         "failed_reason": "Reden",
+        "failed_file": "Bestand",
         "nothing_to_sync": "Er zijn nog geen mappen geïndexeerd om te synchroniseren.",
     },
     "en": {
@@ -204,6 +205,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "failed": "failed",
         "report_totals": "{passages} passages in the index · {seconds} s",
         "failed_reason": "Reason",
+        "failed_file": "File",
         "nothing_to_sync": "No folders are indexed yet, so there is nothing to sync.",
     },
 }
