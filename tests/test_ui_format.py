@@ -424,6 +424,17 @@ def test_a_scoped_answer_says_what_it_was_limited_to() -> None:
     assert "alleen in: 2016, 2017" in answer_meta(replace(scoped, scope=Scope.of(years=[2016, 2017])), "nl")
 
 
+def test_a_scoped_refusal_says_the_search_was_limited_and_how_to_widen_it() -> None:
+    hits = [hit(passage("eerste", start=0))]
+    refused = answer("De documenten bevatten geen antwoord.", hits, [], scope=Scope.of(paths=["/d/a.txt"]))
+    note = BeautifulSoup(turn_html(Turn("q", answer=refused), Prefs(language="en")), "html.parser").find(
+        class_="vb-scope-note")
+    assert note is not None and "Only a.txt was searched" in note.get_text()
+    assert "all documents" in note.get_text()
+    unscoped = turn_html(Turn("q", answer=replace(refused, scope=None)), Prefs(language="en"))
+    assert "vb-scope-note" not in unscoped  # a refusal over everything has nothing to widen
+
+
 def test_listing_shows_and_sorts_by_the_date_a_document_states() -> None:
     records = [record("/d/a.txt", "A", date="2017-03-01"), record("/d/b.txt", "B"),
                record("/d/c.txt", "C", date="2016")]

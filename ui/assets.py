@@ -149,6 +149,7 @@ button.vb-danger:hover { border-color: #b91c1c; background: rgba(220,38,38,.06);
 .vb-chip-failed:not(.vb-chip-zero) { background: rgba(220,38,38,.1); border-color: rgba(220,38,38,.35); }
 .vb-totals { font-size: .8rem; color: var(--body-text-color-subdued); margin: 6px 0 0; }
 .vb-when { margin-left: 6px; white-space: nowrap; }
+.vb-scope-note { margin: 6px 0; font-size: .85rem; padding: 6px 10px; border-left: 3px solid var(--color-accent); }
 table.vb-failed { margin-top: 8px; font-size: .8rem; width: 100%; border-collapse: collapse; table-layout: fixed; }
 table.vb-failed td.vb-path { width: 40%; overflow-wrap: break-word; word-break: normal; }
 table.vb-failed td, table.vb-failed th { text-align: left; padding: 4px 6px;

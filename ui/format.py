@@ -18,6 +18,7 @@ from urllib.parse import quote
 from assistant.answer import Answer
 from assistant.citations import MARKER, UNSUPPORTED
 from assistant.retrieval import Hit
+from assistant.scope import Scope
 from ui.files import ROUTE
 from ui.i18n import t
 from ui.state import Prefs, Turn
@@ -136,10 +137,15 @@ def answer_meta(answer: Answer, language: str) -> str:
     scope = answer.scope
     if not scope:
         return meta
+    return meta + " · " + t(language, "meta_scope", scope=scope_words(scope))
+
+
+def scope_words(scope: Scope) -> str:
+    """A scope in a few words: up to three document or folder names, the years, the types."""
     names = [PurePath(p.rstrip("/")).name + ("/" if p.endswith("/") else "") for p in scope.paths]
     shown = names[:3] + ([f"+{len(names) - 3}"] if len(names) > 3 else [])
     parts = [", ".join(shown), ", ".join(map(str, scope.years)), ", ".join(scope.types)]
-    return meta + " · " + t(language, "meta_scope", scope="; ".join(p for p in parts if p))
+    return "; ".join(p for p in parts if p)
 
 
 def turn_html(turn: Turn, prefs: Prefs) -> str:
@@ -161,6 +167,9 @@ def turn_html(turn: Turn, prefs: Prefs) -> str:
             badge = f'<div class="vb-badge vb-unverified" role="status">{esc(t(lang, "unverified_answer"))}</div>'
         elif not a.answered:
             badge = f'<div class="vb-badge">{esc(t(lang, "refused"))}</div>'
+            if a.scope:  # the answer may well be in a document the search left out
+                note = t(lang, "scoped_refusal", scope=scope_words(a.scope))
+                badge += f'<div class="vb-scope-note" role="note">{esc(note)}</div>'
         quotes = {c.n: c.quotes for c in a.citations}
         body = (f'{badge}<div class="vb-body vb-answer">{answer_text_html(a.answer, a.retrieved, lang, quotes)}</div>'
                 f'<div class="vb-meta">{esc(answer_meta(a, lang))}</div>{sources_html(a, prefs)}')
