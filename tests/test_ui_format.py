@@ -20,6 +20,7 @@ from ui.document_table import (
     documents_table_html,
     folders,
     outermost,
+    page_label,
     scope_choices,
     select_documents,
     year_choices,
@@ -514,3 +515,10 @@ def test_a_failed_upload_is_named_as_uploaded_and_its_copy_dropped(make_assistan
     assert ">leeg.txt</td>" in html and str(uploads) not in html  # the name the user uploaded, once
     assert "<th>File</th>" in html
     assert sorted(p.name for p in uploads.iterdir()) == [SEED.name]  # the indexed copy stays, the failed one goes
+
+
+def test_the_page_label_counts_one_document_in_the_singular() -> None:
+    one = select_documents([record("/d/a.txt", "A")], DocQuery())
+    assert page_label(one, "nl") == "Pagina 1 van 1 · 1 document"
+    assert page_label(select_documents([record("/d/a.txt", "A"), record("/d/b.txt", "B")], DocQuery()),
+                      "en") == "Page 1 of 1 · 2 documents"

@@ -120,7 +120,8 @@ def documents_table_html(page: DocPage, language: str, uploads: str = "") -> str
 
 def page_label(page: DocPage, language: str) -> str:
     """"Page 2 of 40 · 1,000 documents"."""
-    return t(language, "page_of", page=page.page, pages=page.pages, total=f"{page.total:,}")
+    key = "page_of_one" if page.total == 1 else "page_of"
+    return t(language, key, page=page.page, pages=page.pages, total=f"{page.total:,}")
 
 
 def folders(sources: Iterable[str]) -> list[str]:
