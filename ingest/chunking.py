@@ -120,7 +120,7 @@ class Chunker:
             at = block.find(piece, cursor)
             if at < 0:  # the splitter never rewrites text; this guards the offset invariant
                 raise ValueError(f"{doc.source}: chunk not found at its offset")
-            spans.append((start + at, start + at + len(piece)))
+            spans.extend(_hard_cut(start + at, start + at + len(piece), limit, self.config.chunk_overlap))
             cursor = at + 1
         extra: dict[str, str | int] = {"answer_id": answer_id} if answer_id else {}
         return [
@@ -129,6 +129,15 @@ class Chunker:
                     title=doc.title, doc_type=doc.doc_type, extra=dict(extra))
             for p_start, p_end in _merge_stub(spans, limit // 6)
         ]
+
+
+def _hard_cut(start: int, end: int, limit: int, overlap: int) -> list[tuple[int, int]]:
+    """A span the splitter could not cut (a run without spaces or punctuation: base64, a hash, a
+    broken PDF's glued text) in pieces of ``limit`` characters, so no passage outgrows the embedder."""
+    if end - start <= limit * 2:
+        return [(start, end)]
+    step = max(1, limit - min(overlap, limit // 2))
+    return [(at, min(at + limit, end)) for at in range(start, end - min(overlap, limit // 2), step)]
 
 
 def _merge_stub(spans: list[tuple[int, int]], shortest: int) -> list[tuple[int, int]]:

@@ -98,3 +98,19 @@ def test_structure_off_gives_plain_sections() -> None:
     passages = Chunker(config(structure=False)).split(doc)
     assert {p.kind for p in passages} == {"text"}
     assert all(doc.text[p.start:p.end] == p.text for p in passages)
+
+
+def test_a_run_without_spaces_is_cut_into_passages_of_the_target_size(tmp_path: Path) -> None:
+    # base64 or glued PDF text: no separator to split at; one 3 MB passage would outgrow any embedder
+    run = "Qm" * 1_500_000
+    path = tmp_path / "blob.txt"
+    path.write_text(f"Bijlage\n\n{run}\n\nEinde van de bijlage.", encoding="utf-8")
+    doc = load(path)
+    passages = Chunker(ChunkingConfig(1200, 150, True)).split(doc)
+    assert max(len(p.text) for p in passages) <= 2 * 1200
+    assert all(doc.text[p.start:p.end] == p.text for p in passages)
+    covered = sorted((p.start, p.end) for p in passages)
+    start = doc.text.index(run)
+    assert covered[1][0] == start and covered[-1][1] >= start + len(run)
+    gaps = [doc.text[a[1]:b[0]] for a, b in zip(covered, covered[1:], strict=False) if b[0] > a[1]]
+    assert all(not gap.strip() for gap in gaps)  # no character but blank lines left out
