@@ -72,6 +72,15 @@ def test_ingest_exits_1_when_any_path_failed_and_prints_its_summary_to_stdout(
     assert code == 0 and "unchanged 1," in out and "failed 0;" in out
 
 
+def test_verbose_ingest_adds_what_the_library_said(env: dict[str, str], docs: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "kapot.pdf"
+    bad.write_bytes(b"\x7fELF\x02 not a pdf at all")
+    code, out, _ = invoke(env, "ingest", str(bad))
+    assert code == 1 and f"failed: {bad}: " in out and "detail:" not in out and "ELF" not in out
+    code, out, _ = invoke(env, "ingest", str(bad), "--verbose")
+    assert code == 1 and "detail:" in out and "ELF" in out.split("detail:")[1]
+
+
 def test_help_documents_the_exit_codes_and_shows_no_type_names(env: dict[str, str]) -> None:
     for args in (["--help"], ["ingest", "--help"], ["ask", "--help"], ["serve", "--help"]):
         code, out, _ = invoke(env, *args)

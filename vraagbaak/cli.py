@@ -125,8 +125,8 @@ def ingest_one(assistant: Any, path: Path, progress: IngestProgress) -> IngestRe
     return report
 
 
-def print_report(report: IngestReport, as_json: bool) -> None:
-    """The run's summary (or its JSON) on stdout, a line per failed file."""
+def print_report(report: IngestReport, as_json: bool, verbose: bool = False) -> None:
+    """The run's summary (or its JSON) on stdout, a line per failed file (``verbose``: with the library's words)."""
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False), flush=True)
         return
@@ -137,6 +137,8 @@ def print_report(report: IngestReport, as_json: bool) -> None:
     for failure in report.failed:
         out.print(f"[yellow]failed:[/yellow] {escape(failure['source'])}: {escape(failure['reason'])}",
                   highlight=False)
+        if verbose and failure.get("detail"):
+            out.print(f"        detail: {escape(str(failure['detail']))}", highlight=False)
     if report.stale:
         out.print(f"[yellow]note:[/yellow] {len(report.stale)} indexed document(s) under these paths are gone "
                   f"from disk and still answer questions (e.g. {escape(report.stale[0])}); "
@@ -157,6 +159,8 @@ def ingest(
         "--exclude", metavar="GLOB", help="Leave out files in these folders matching this glob (repeatable; remembered "
                           "with the folders for later syncs; VRAAGBAAK_EXCLUDE applies everywhere).")] = None,
     as_json: JsonOut = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="With each failure, what its library said (the JSON has it as `detail`).")] = False,
 ) -> None:
     """Add or update documents; unchanged files cost only a hash check.
 
@@ -177,7 +181,7 @@ def ingest(
         report = with_progress(run, transient=as_json)
     except VraagbaakError as e:
         raise fail(e) from e
-    print_report(report, as_json)
+    print_report(report, as_json, verbose)
     if report.failed:  # scripts notice, even when the other paths were indexed
         raise typer.Exit(1)
 
