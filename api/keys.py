@@ -57,7 +57,7 @@ def parse_setting(entry: str) -> Key:
     if len(parts) != 3 or parts[1] not in ROLES or len(parts[2]) != 64:
         shown = parts[0] if parts else ""
         raise ConfigError(f"API key entry {shown!r} is not name:role:sha256 (role read or admin, "
-                          "sha256 as 64 hex digits; `vraagbaak keys add` prints one)")
+                          'sha256 as 64 hex digits of the key: `printf %s "$KEY" | sha256sum`)')
     try:
         int(parts[2], 16)
     except ValueError as e:

@@ -129,7 +129,8 @@ def rest_router(assistant: Assistant, access: Access, worker: Worker, ingest_roo
 
     @api.post("/ask/stream", response_class=StreamingResponse, dependencies=read, responses={
         **ERRORS, 200: {"content": {"text/event-stream": {}},
-                        "description": "`draft` events ({text}), then one `answer` event (the ask --json object)."}})
+                        "description": "`draft` events ({text}), then one `answer` event (the ask --json object); "
+                                       "an `error` event ({detail, status}) if the index fails mid-stream."}})
     async def ask_stream(body: AskIn) -> StreamingResponse:
         """Server-sent events: ``draft`` pieces of the unchecked text as it is written, then one ``answer``.
 
@@ -213,10 +214,11 @@ def rest_router(assistant: Assistant, access: Access, worker: Worker, ingest_roo
               responses={**ADMIN_ERRORS, 404: {"model": ErrorOut, "description": "Not an indexed document."}})
     async def remove(body: RemoveIn) -> dict[str, object]:
         """Drop one document from the index (the file itself is left alone)."""
-        if body.source not in assistant.documents():
+        record = assistant.documents().get(body.source)
+        if record is None:
             raise HTTPException(404, f"{body.source!r} is not an indexed document")
-        removed = await worker.run(lambda: assistant.remove(Path(body.source)))
-        return {"source": body.source, "removed_passages": removed}
+        await worker.run(lambda: assistant.remove(Path(body.source)))
+        return {"source": body.source, "removed_passages": record.passages}
 
     @api.get("/status", response_model=StatusOut, dependencies=read, responses=ERRORS)
     async def status() -> dict[str, object]:

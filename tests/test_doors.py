@@ -185,6 +185,18 @@ def test_the_openai_stream_ends_with_the_citations_and_done(client: Client) -> N
     assert all("citations" not in c for c in chunks[:-1])
 
 
+def test_a_stream_with_a_scope_that_matches_nothing_is_a_400_before_it_starts(client: Client) -> None:
+    response = client().post("/v1/chat/completions", json={
+        "stream": True, "scope": {"paths": ["/nowhere"]}, "messages": [{"role": "user", "content": SEED_QUESTION}]})
+    assert response.status_code == 400 and "scope" in response.json()["error"]["message"]
+
+
+def test_a_list_setting_not_in_json_is_a_usage_error_not_a_traceback() -> None:
+    result = CliRunner().invoke(cli, ["keys", "list"], env={"VRAAGBAAK_API_KEYS": "ci:read:abc"})
+    assert result.exit_code == 2 and "invalid settings" in result.output and "JSON" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_models_lists_vraagbaak(client: Client) -> None:
     assert [m["id"] for m in client().get("/v1/models").json()["data"]] == ["vraagbaak"]
 
@@ -233,7 +245,9 @@ def test_ingest_reads_only_indexed_folders_and_allowed_roots(client: Client, tmp
 def test_remove_drops_a_document_and_names_an_unknown_one(client: Client, indexed: Assistant, docs: Path) -> None:
     c = client()
     source = str((docs / SEED.name).resolve())
-    assert c.post("/api/v1/remove", json={"source": source}).json()["removed_passages"] > 0
+    passages = indexed.documents()[source].passages
+    assert passages > 1
+    assert c.post("/api/v1/remove", json={"source": source}).json()["removed_passages"] == passages
     assert source not in indexed.documents()
     gone = c.post("/api/v1/remove", json={"source": source})
     assert gone.status_code == 404 and source in gone.json()["detail"]

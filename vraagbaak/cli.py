@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 import typer.core
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -91,6 +92,10 @@ def settings_from(data_dir: Path | None, **overrides: Any) -> Settings:
         return Settings(**values)
     except ValidationError as e:
         err.print(f"[red]invalid settings:[/red] {escape(str(e))}")
+        raise typer.Exit(2) from e
+    except SettingsError as e:  # an env value pydantic-settings cannot even parse (a list not in JSON)
+        err.print(f"[red]invalid settings:[/red] {escape(str(e))}; a list setting takes JSON, "
+                  """e.g. VRAAGBAAK_EXCLUDE='["README.md", "drafts/*"]'""")
         raise typer.Exit(2) from e
 
 
@@ -596,6 +601,7 @@ def main() -> None:
     # pypdf logs what it repairs ("EOF marker not found") on stderr; a file it cannot read is
     # reported once, in words, as that file's failure
     logging.getLogger("pypdf").setLevel(logging.ERROR)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG
     app()
 
 

@@ -26,7 +26,7 @@ class Doors:
         """The Host values MCP accepts when serving on ``host``: none beyond loopback's on loopback."""
         if is_loopback(host):
             return list(self.allowed_hosts)
-        names = [*self.allowed_hosts, socket.gethostname(), socket.getfqdn()]
+        names = [*self.allowed_hosts, socket.gethostname(), socket.getfqdn(), *_addresses()]
         if host not in ("0.0.0.0", "::", "[::]"):
             names.append(host)
         return list(dict.fromkeys(n for name in names for n in (name, f"{name}:{port}")))
@@ -61,3 +61,12 @@ def check_exposure(host: str, doors: Doors) -> None:
             f"refusing to serve the page on {host} without its sign-in (VRAAGBAAK_PAGE_LOGIN=false): anyone "
             "who can reach it could upload and remove documents. Turn the sign-in on, or set "
             "VRAAGBAAK_TRUSTED_NETWORK=true")
+
+
+def _addresses() -> list[str]:
+    """This machine's own IP addresses (what a client on the network puts in ``Host``)."""
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None)
+    except OSError:
+        return []
+    return sorted({f"[{i[4][0]}]" if i[0] == socket.AF_INET6 else str(i[4][0]) for i in infos})

@@ -104,6 +104,8 @@ def start(assistant: Assistant, doors: Doors | None = None, *, host: str = "127.
         check_port(host, port)  # taken between the check and the bind
         raise ConfigError(f"the server could not start on {host}:{port}: {failed[0] if failed else 'it exited'}")
     shown = f"[{host}]" if ":" in host else host
+    if host.strip("[]") in ("0.0.0.0", "::"):  # every address: name the one others use
+        shown = socket.gethostname()
     url = f"http://{shown}:{port}/"
     if not quiet:
         print(f"vraagbaak: the chat page is on {url} (Ctrl-C stops)", flush=True)
