@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     chroma_port: int = 8000
     chroma_ssl: bool = False
     collection: str = "vraagbaak"
+    catalog_url: str | None = Field(
+        None, description="Shared catalog database for several replicas, e.g. "
+                          "'postgresql+psycopg://user@host:5432/vraagbaak' (the 'shared' extra); each collection "
+                          "has its own tables. Unset means SQLite in the data dir. The keyword index stays per "
+                          "replica in its data dir."
+    )
 
     top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer and shown.")
     candidates: int = Field(40, ge=5, description="Candidates each retrieval leg returns before fusion.")

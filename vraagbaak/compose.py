@@ -20,7 +20,9 @@ from assistant.retrieval import FusionWeights, HybridRetriever
 from assistant.settings import Settings
 from ingest.chunking import Chunker, ChunkingConfig
 from ingest.pipeline import Ingestor
+from values.errors import ConfigError
 from values.text import Tokenizer
+from vectorstore.catalog import Catalog
 from vectorstore.chroma import ChromaConfig, DenseStore, open_client
 from vectorstore.index import IndexSettings, PassageIndex
 from vectorstore.keyword import KeywordIndex
@@ -55,12 +57,29 @@ def catalog_path(settings: Settings) -> Path:
     return settings.data_dir / "catalog.sqlite3"
 
 
+def make_catalog(settings: Settings) -> Catalog:
+    """The catalog settings name: SQLite in the data dir, or the shared database at ``catalog_url``."""
+    if settings.catalog_url is None:
+        return SqliteCatalog(catalog_path(settings))
+    try:
+        from vectorstore.sql_catalog import SqlCatalog  # SQLAlchemy only where a shared catalog is used
+    except ImportError as e:  # SQLAlchemy missing, or a 1.x that langchain-classic allows
+        if (e.name or "").partition(".")[0] != "sqlalchemy":
+            raise
+        raise ConfigError("catalog_url needs SQLAlchemy 2 and psycopg: pip install 'vraagbaak[shared]'") from e
+    return SqlCatalog(settings.catalog_url, settings.collection)
+
+
 def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokenizer: Tokenizer,
                 chroma_client: ClientAPI | None = None) -> PassageIndex:
-    """Catalog, Chroma leg and keyword leg of the data dir (or the Chroma server) in ``settings``.
+    """Catalog, Chroma leg and keyword leg of the data dir (or the shared catalog and Chroma server) in ``settings``.
 
     An injected ``chroma_client`` is used as it is (never re-opened); otherwise the client is
-    opened from settings, and an embedded one re-opened when another process writes.
+    opened from settings, and an embedded one re-opened when another process writes. With
+    ``catalog_url`` set the catalog is the shared database's, but the keyword leg stays in this
+    replica's data dir: each replica rebuilds its BM25 from the shared catalog when the catalog's
+    version moves (the writer's replica before it releases the lock, the others on their next
+    question), so replicas share no local files and one data dir per replica is enough.
     """
     config = ChromaConfig(collection=settings.collection, path=settings.data_dir / "chroma",
                           host=settings.chroma_host, port=settings.chroma_port, ssl=settings.chroma_ssl)
@@ -68,7 +87,10 @@ def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokeni
         embedder=settings.embedder, dimension=dimension, chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap, structure=settings.structure,
         embed_question_parts=settings.embed_question_parts)
-    catalog = SqliteCatalog(catalog_path(settings))
+    if settings.catalog_url is not None and chroma_client is None and config.host is None:
+        raise ConfigError("catalog_url shares the catalog between replicas, but the vectors would stay in this "
+                          f"data dir ({config.path}): set chroma_host to the Chroma server they share")
+    catalog = make_catalog(settings)
     connect = (lambda: chroma_client) if chroma_client is not None else (lambda: open_client(config))
     embedded = chroma_client is None and config.host is None
     dense = DenseStore(connect, config.collection, embedder, settings.embedder, dimension, embedded=embedded)
