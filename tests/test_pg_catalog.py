@@ -619,3 +619,15 @@ def test_an_ingest_killed_mid_transaction_is_repaired_by_the_next(
     assert index_state(partial) == index_state(clean)  # no duplicate, no orphan, nothing half
     assert partial.index.vector_count() == clean.index.vector_count()
     assert catalog.get_meta("writer") == "finished" and finds_seed_answer(partial)
+
+
+def test_the_cli_does_not_call_a_replica_on_a_shared_catalog_empty(tmp_path: Path) -> None:
+    from values.errors import StoreError
+    from vraagbaak.cli import require_index
+
+    with pytest.raises(StoreError, match="empty"):
+        require_index(Settings(data_dir=tmp_path / "local"))
+    # the catalog of a replica lives in its database, not in its (empty) data dir
+    require_index(Settings(data_dir=tmp_path / "replica", catalog_url="postgresql+psycopg://db.example/vraagbaak",
+                           chroma_host="chroma.example"))
+    assert not (tmp_path / "replica").exists()

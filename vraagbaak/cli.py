@@ -282,7 +282,7 @@ def require_index(settings: Settings) -> None:
     """Raise StoreError when the data dir holds no index, before building creates its folders."""
     from vraagbaak.compose import catalog_path  # imported late, as in ``build``: the CLI starts fast
 
-    if not catalog_path(settings).is_file():
+    if settings.catalog_url is None and not catalog_path(settings).is_file():  # a shared one lives in its database
         raise StoreError(f"the index in {settings.data_dir.resolve()} is empty: add documents with "
                          "`vraagbaak ingest PATH`")
 
