@@ -2,8 +2,9 @@
 
 The catalog is the source of truth for what a reader may see: a document's passages become
 visible in the transaction that records the document, so a reader never sees half a document.
-``vectorstore.sqlite_catalog.SqliteCatalog`` is the embedded implementation; a shared database can
-be another, without touching ``ingest/`` or ``assistant/`` (they only see ``PassageIndex``).
+``vectorstore.sqlite_catalog.SqliteCatalog`` is the embedded implementation and
+``vectorstore.sql_catalog.SqlCatalog`` the shared one (PostgreSQL); ``ingest/`` and ``assistant/``
+see neither, only ``PassageIndex``.
 """
 
 from __future__ import annotations
