@@ -85,8 +85,9 @@ def start(assistant: Assistant, doors: Doors | None = None, *, host: str = "127.
     check_exposure(host, doors)
     check_port(host, port)
     app = build_app(assistant, doors, uploads=uploads, host=host, port=port)
+    # on stop, open streams (a page's heartbeat, an SSE answer) get 3 s to finish, then are closed
     config = uvicorn.Config(app, host=host.strip("[]"), port=port, log_level="warning", access_log=False,
-                            lifespan="on")
+                            lifespan="on", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     failed: list[BaseException] = []
 
