@@ -220,7 +220,8 @@ def test_two_sessions_keep_their_own_settings_and_chat(browser: Any, app: App) -
     first.get_by_text("Settings (this window only)").click()
     k = first.locator("#vb-k input[type=number]")
     k.fill("2")
-    k.press("Enter")
+    k.press("Tab")  # leaving the field commits its value in the window (under load, Enter alone did not always)
+    assert k.input_value() == "2"
     first.locator("#vb-scores input[type=checkbox]").check()
     # no wait: the question carries the settings the window shows, however busy the server is
     turn = ask(first, SEED_QUESTION)
