@@ -7,7 +7,13 @@ index is real Chroma with the fake embedder, so this runs in the quick tier.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
+import json
+import os
+import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,9 +26,10 @@ from PIL import Image
 
 from assistant.assistant import Assistant
 from assistant.settings import Settings
+from ingest import pipeline
 from ingest.chunking import Chunker, ChunkingConfig
 from ingest.formats import MAX_DOCX_XML_BYTES, MAX_HTML_CHARS
-from ingest.loaders import load
+from ingest.loaders import FileBytes, load
 from tests.test_loaders import encrypt_pdf, make_pdf
 from values.errors import IngestError
 
@@ -247,3 +254,215 @@ def test_any_bytes_load_or_fail_with_an_ingest_error(scratch: Path, data: bytes,
     if suffix in (".txt", ".md"):
         with open(path, encoding=doc.encoding) as f:
             assert f.read() == doc.text
+
+
+# --- links: the walk never leaves the folder, and never loops -----------------------------------------
+
+def test_links_never_take_an_ingest_out_of_its_folder_nor_round_in_a_loop(
+        make_assistant: Callable[..., Assistant], good: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elders"
+    outside.mkdir()
+    (outside / "buiten.txt").write_text("Het geheime dossier over de vuurtoren van Vlieland.\n", encoding="utf-8")
+    (good / "sub").mkdir()
+    (good / "sub" / "binnen.txt").write_text("Het rapport over de molen van Kinderdijk.\n", encoding="utf-8")
+    (good / ".verborgen").mkdir()
+    (good / ".verborgen" / "klad.txt").write_text("Een kladversie over de sluis van IJmuiden.\n", encoding="utf-8")
+    (good / "notities.bak").write_text("Notities over de brug van Zwolle.\n", encoding="utf-8")
+    links = {  # link (in the folder) -> what it points to, as written
+        "naar-buiten.txt": outside / "buiten.txt",  # a file out of the folder
+        "buitenmap": outside,  # a folder out of the folder
+        "omweg.txt": Path("sub") / ".." / ".." / "elders" / "buiten.txt",  # out, by a relative detour
+        "lus.txt": Path("lus.txt"),  # a loop on itself
+        "lus-a.md": Path("lus-b.md"),  # a loop of two
+        "lus-b.md": Path("lus-a.md"),
+        "kwijt.txt": Path("bestaat-niet.txt"),  # dangling
+        "zichtbaar": Path(".verborgen"),  # into a hidden folder the walk leaves out
+        "notities.txt": Path("notities.bak"),  # to a file the walk leaves out
+        "alias.txt": Path("sub") / "binnen.txt",  # inside: the same document as its target
+        "terug": Path("."),  # a folder loop back to the top
+        "sub/omhoog": Path(".."),  # and from below
+    }
+    for name, target in links.items():
+        (good / name).symlink_to(target)
+    a = make_assistant()
+    report = a.ingest([good])
+    failed = {Path(f["source"]).name: f["reason"] for f in report.failed}
+    assert set(failed) == {"naar-buiten.txt", "buitenmap", "omweg.txt", "lus.txt", "lus-a.md", "lus-b.md",
+                           "kwijt.txt", "zichtbaar", "notities.txt"}
+    assert all(f["source"] == str(good / Path(f["source"]).name) for f in report.failed)  # the link, by its path
+    for name in ("naar-buiten.txt", "omweg.txt"):
+        assert failed[name] == f"symbolic link out of the ingested folder (to {outside / 'buiten.txt'}): not followed"
+    assert failed["buitenmap"] == f"symbolic link out of the ingested folder (to {outside}): not followed"
+    assert failed["lus.txt"] == "symbolic link loop (to lus.txt): not followed"
+    assert failed["lus-a.md"] == "symbolic link loop (to lus-b.md): not followed"
+    assert failed["kwijt.txt"] == "broken symbolic link: its target bestaat-niet.txt does not exist"
+    assert failed["zichtbaar"] == f"symbolic link to a hidden folder ({good / '.verborgen'}): not followed"
+    assert failed["notities.txt"] == (f"symbolic link to a file the ingest leaves out ({good / 'notities.bak'}): "
+                                      "not followed")
+    assert sorted(a.index.documents()) == [str(good / "goed.md"), str(good / "sub" / "binnen.txt")]
+    assert report.added == 2
+    for words in ("vuurtoren Vlieland", "sluis IJmuiden", "brug Zwolle"):
+        assert all(hit.passage.source.startswith(str(good / "sub")) or hit.passage.source == str(good / "goed.md")
+                   for hit in a.retriever.retrieve(words, 5).hits)
+    again = a.ingest([good], sync=True)  # the same verdicts; nothing indexed is lost
+    assert (again.unchanged, again.added, again.removed) == (2, 0, 0)
+    assert {Path(f["source"]).name: f["reason"] for f in again.failed} == failed
+
+
+def test_a_link_named_on_its_own_is_its_target_and_a_loop_or_dangling_one_fails_clearly(
+        make_assistant: Callable[..., Assistant], good: Path, tmp_path: Path) -> None:
+    (tmp_path / "echt.txt").write_text("De sluiswachter van Tiel telt de schepen.\n", encoding="utf-8")
+    (tmp_path / "snelkoppeling.txt").symlink_to(tmp_path / "echt.txt")
+    (tmp_path / "lus.txt").symlink_to("lus.txt")
+    (tmp_path / "lusmap").symlink_to("lusmap")
+    (tmp_path / "kwijt.md").symlink_to("weg.md")
+    a = make_assistant()
+    report = a.ingest([tmp_path / "snelkoppeling.txt", tmp_path / "lus.txt", tmp_path / "lusmap",
+                       tmp_path / "kwijt.md", good])
+    assert report.added == 2 and sorted(a.index.documents()) == [str(good / "goed.md"), str(tmp_path / "echt.txt")]
+    assert {f["source"]: f["reason"] for f in report.failed} == {
+        str(tmp_path / "lus.txt"): "symbolic link loop (to lus.txt): not followed",
+        str(tmp_path / "lusmap"): "symbolic link loop (to lusmap): not followed",
+        str(tmp_path / "kwijt.md"): "broken symbolic link: its target weg.md does not exist"}
+
+
+# --- unreadable files and folders, as a process that cannot read them -----------------------------
+
+INGEST_CHILD = r'''
+import json, sys
+from pathlib import Path
+from assistant.settings import Settings
+from tests.fakes import FakeEmbedder, build
+a = build(Settings(data_dir=sys.argv[1], embedding_cache_dir=sys.argv[2], embedder=FakeEmbedder.name))
+print(json.dumps(a.ingest([Path(sys.argv[3])]).to_json()))
+'''
+
+
+def without_read_override() -> list[str]:
+    """The command prefix that runs a child which permissions bind: root keeps its account but loses the
+    capabilities that let it read any file (the interpreter under /root stays readable to it)."""
+    if os.name != "posix":
+        pytest.skip("file modes are POSIX")
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv (util-linux): cannot drop the power to read any file")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
+
+
+def test_an_unreadable_file_or_folder_fails_alone_and_what_was_indexed_of_it_stays(
+        make_assistant: Callable[..., Assistant], make_settings: Callable[..., Settings], good: Path) -> None:
+    secret = good / "geheim.txt"
+    secret.write_text("Het geheime verslag over de dijk van Urk.\n", encoding="utf-8")
+    locked = good / "slot"
+    locked.mkdir()
+    (locked / "binnen.txt").write_text("Een notitie achter slot.\n", encoding="utf-8")
+    first = make_assistant()
+    assert first.ingest([good]).added == 3
+    first.index.close()
+    (good / "nieuw.txt").write_text("Het nieuwe bericht over de haven van Harlingen.\n", encoding="utf-8")
+    settings = make_settings()
+    secret.chmod(0)
+    locked.chmod(0)
+    try:
+        done = subprocess.run([*without_read_override(), sys.executable, "-c", INGEST_CHILD, str(settings.data_dir),
+                               str(settings.cache_dir), str(good)], capture_output=True, text=True, timeout=300)
+    finally:
+        secret.chmod(0o600)
+        locked.chmod(0o700)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["failed"] == [{"source": str(locked), "reason": "cannot read folder (Permission denied)"},
+                                {"source": str(secret), "reason": "cannot read file (Permission denied)"}]
+    assert (report["added"], report["unchanged"], report["removed"]) == (1, 1, 0)
+    a = make_assistant()
+    assert sorted(a.index.documents()) == sorted(str(p) for p in (good / "goed.md", secret, good / "nieuw.txt",
+                                                                  locked / "binnen.txt"))
+    assert a.retriever.retrieve("geheime verslag dijk Urk", 1).hits[0].passage.source == str(secret)
+
+
+# --- files that vanish or change during the ingest (made to, at the exact step, by wrapping it) -----
+
+def test_a_file_that_vanishes_mid_ingest_fails_alone_and_the_next_run_repairs(
+        make_assistant: Callable[..., Assistant], good: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = {"voor-hash.txt": "De bakker van Dokkum bakt suikerbrood.\n",
+             "voor-lezen.txt": "De smid van Sneek smeedt hoefijzers.\n",
+             "na-lezen.txt": "De visser van Urk vangt tong.\n"}
+    for name, text in texts.items():
+        (good / name).write_text(text, encoding="utf-8")
+    a = make_assistant()
+    assert a.ingest([good]).added == 4
+    for name, text in texts.items():  # changed, so that the run reads them again
+        (good / name).write_text(text + "Bijgewerkt.\n", encoding="utf-8")
+    real_hash, real_read = pipeline.file_hash, pipeline.read
+
+    def hash_then_gone(path: Path) -> str:
+        if path.name == "voor-hash.txt":  # gone between the walk and its hash
+            path.unlink()
+        return real_hash(path)
+
+    def read_then_gone(path: Path) -> FileBytes:
+        if path.name == "voor-lezen.txt":  # gone between its hash and its load
+            path.unlink()
+        raw = real_read(path)
+        if path.name == "na-lezen.txt":  # gone while it was being read
+            path.unlink()
+        return raw
+
+    monkeypatch.setattr(pipeline, "file_hash", hash_then_gone)
+    monkeypatch.setattr(pipeline, "read", read_then_gone)
+    report = a.ingest([good])
+    assert {Path(f["source"]).name: f["reason"] for f in report.failed} == {
+        "voor-hash.txt": "file not found (removed during the ingest)",
+        "voor-lezen.txt": "file not found",
+        "na-lezen.txt": "file removed while it was read"}
+    assert (report.unchanged, report.updated, report.removed) == (1, 0, 0)
+    documents = a.index.documents()
+    assert sorted(documents) == sorted(str(good / name) for name in ["goed.md", *texts])  # nothing lost
+    assert "Bijgewerkt" not in " ".join(p.text for name in texts for p in a.passages(str(good / name)))
+    monkeypatch.undo()
+    repaired = a.ingest([good], sync=True)
+    assert (repaired.failed, repaired.removed, repaired.unchanged) == ([], 3, 1)
+    assert sorted(a.index.documents()) == [str(good / "goed.md")]
+
+
+def test_a_file_that_changes_mid_ingest_is_indexed_as_it_ends_or_fails_saying_so(
+        make_assistant: Callable[..., Assistant], good: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before_read, during_read, always = good / "voor-lezen.txt", good / "tijdens-lezen.txt", good / "steeds.txt"
+    for path in (before_read, during_read, always):
+        path.write_text("Oud: de sluis van Terneuzen gaat om acht uur open.\n", encoding="utf-8")
+    a = make_assistant()
+    assert a.ingest([good]).added == 4
+    for path in (before_read, during_read, always):
+        path.write_text("Tussenversie: de sluis van Terneuzen.\n", encoding="utf-8")
+    final = "Definitief: de sluis van Terneuzen gaat om negen uur open, ook op zondag.\n"
+    real_read = pipeline.read
+    reads: dict[str, int] = {}
+
+    def changing_read(path: Path) -> FileBytes:
+        reads[path.name] = reads.get(path.name, 0) + 1
+        if path == before_read and reads[path.name] == 1:  # rewritten after its hash, before its load
+            path.write_text(final, encoding="utf-8")
+        raw = real_read(path)
+        if path == during_read and reads[path.name] == 1:  # rewritten while the read was under way
+            path.write_text(final, encoding="utf-8")
+        if path == always:  # a program that keeps writing it
+            path.write_text(final + "x" * reads[path.name], encoding="utf-8")
+        return raw
+
+    monkeypatch.setattr(pipeline, "read", changing_read)
+    report = a.ingest([good])
+    assert [(Path(f["source"]).name, f["reason"]) for f in report.failed] == [
+        ("steeds.txt", "the file changed while it was read (3 times; is a program still writing it?): the next "
+                       "ingest reads it again, and what was indexed of it stays until then")]
+    assert reads == {"voor-lezen.txt": 1, "tijdens-lezen.txt": 2, "steeds.txt": 3}
+    assert report.updated == 2
+    for path in (before_read, during_read):
+        assert [p.text for p in a.passages(str(path))] == [final.strip()]  # its final content, no mix
+        assert a.index.documents()[str(path)].content_hash == hashlib.sha256(final.encode()).hexdigest()
+    assert [p.text for p in a.passages(str(always))] == ["Oud: de sluis van Terneuzen gaat om acht uur open."]
+    monkeypatch.undo()
+    again = a.ingest([good])
+    assert (again.failed, again.unchanged, again.updated) == ([], 3, 1)  # the changed ones were read right
+    assert [p.text for p in a.passages(str(always))] == [always.read_text(encoding="utf-8").strip()]
