@@ -466,3 +466,57 @@ def test_a_file_that_changes_mid_ingest_is_indexed_as_it_ends_or_fails_saying_so
     again = a.ingest([good])
     assert (again.failed, again.unchanged, again.updated) == ([], 3, 1)  # the changed ones were read right
     assert [p.text for p in a.passages(str(always))] == [always.read_text(encoding="utf-8").strip()]
+
+
+# --- names: newlines, control characters, bidi marks, 255 bytes, bytes that are not UTF-8 -----------
+
+LONG_NAME = "é" * 125 + "x.txt"  # 255 bytes in UTF-8: the longest name a Linux file system takes
+ODD_NAMES = {  # name -> (text, question)
+    "regel\nbreuk.txt": ("De kaasmarkt van Alkmaar opent op vrijdag.", "Wanneer opent de kaasmarkt van Alkmaar?"),
+    "bel\x07\x1b[2J\x1b[31mrood\x7f.md": ("De stoomgemaal van Lemmer pompt sinds 1920.",
+                                          "Sinds wanneer pompt het stoomgemaal van Lemmer?"),
+    "rapport\u202etxt.exe\u200f.txt": ("Het klokkenspel van Middelburg speelt 96 keer per dag.",
+                                       "Hoe vaak speelt het klokkenspel van Middelburg?"),
+    "\u05d3\u05d5\u05d7-\u200e\u202bverslag\u202c.txt": ("De veerpont van Nijmegen vaart tot middernacht.",
+                                                          "Tot wanneer vaart de veerpont van Nijmegen?"),
+    LONG_NAME: ("De windmolen van Schiedam is de hoogste ter wereld.", "Welke windmolen is de hoogste ter wereld?"),
+}
+
+
+def test_odd_names_are_indexed_cited_and_reported_readably(
+        make_assistant: Callable[..., Assistant], good: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import ANSWER_ALL
+    from vraagbaak.cli import print_report
+
+    assert len(LONG_NAME.encode()) == 255
+    for name, (text, _) in ODD_NAMES.items():
+        (good / name).write_text(text + "\n", encoding="utf-8")
+    (good / "leeg\x1b]0;titel\x07\n.txt").write_bytes(b"")  # fails, with a name that would retitle a terminal
+    os.close(os.open(os.fsencode(good) + b"/oud-\xe9\xff.txt", os.O_WRONLY | os.O_CREAT))  # latin-1 bytes
+    (good / "oud-\xe9\xff.txt").write_text("hier geen probleem: wel geldig UTF-8\n", encoding="utf-8")
+    a = make_assistant(**ANSWER_ALL)
+    report = a.ingest([good])
+    assert report.added == 2 + len(ODD_NAMES)
+    assert {f["source"]: f["reason"] for f in report.failed} == {
+        str(good / "leeg\x1b]0;titel\x07\n.txt"): "empty file (0 bytes)",
+        f"{good}/oud-\\xe9\\xff.txt": "the file name is not valid UTF-8 (shown with \\x escapes): rename the file"}
+    assert json.loads(json.dumps(report.to_json())) == report.to_json()  # a run's record stores and reloads
+    for name, (text, question) in ODD_NAMES.items():
+        answer = a.ask(question)
+        cited = answer.citations[0].hit.passage
+        assert cited.source == str(good / name) and cited.text == text, name
+        back = json.loads(json.dumps(answer.to_json(), ensure_ascii=False))["citations"][0]
+        with open(back["source"], encoding="utf-8") as f:  # the cited source opens the file it names
+            assert f.read()[back["start"]:back["end"]] == text
+    assert a.open_document(str(good / LONG_NAME)).text == ODD_NAMES[LONG_NAME][0] + "\n"
+
+    capsys.readouterr()
+    print_report(report, as_json=False)
+    shown = capsys.readouterr().out
+    lines = shown.splitlines()
+    assert len(lines) == 3  # the summary and one line per failure: no name breaks a line
+    assert not any(c in shown for c in "\x1b\x07\x7f\u202e\u200f\u200e\u202b\u202c")
+    assert f"failed: {good}/leeg\\x1b]0;titel\\x07\\n.txt: empty file (0 bytes)" in lines
+    assert f"failed: {good}/oud-\\xe9\\xff.txt: the file name is not valid UTF-8" in shown
+    print_report(a.ingest([good / "regel\nbreuk.txt", good / "bel\x1b[2J.txt"]), as_json=False)
+    assert f"failed: {good}/bel\\x1b[2J.txt: no such file or directory" in capsys.readouterr().out
