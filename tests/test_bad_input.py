@@ -11,12 +11,16 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from collections.abc import Callable
+from html import unescape
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from fpdf import FPDF
@@ -31,6 +35,8 @@ from ingest.chunking import Chunker, ChunkingConfig
 from ingest.formats import MAX_DOCX_XML_BYTES, MAX_HTML_CHARS
 from ingest.loaders import FileBytes, load
 from tests.test_loaders import encrypt_pdf, make_pdf
+from ui.documents import Library
+from ui.state import Prefs
 from values.errors import IngestError
 
 GOOD = "# Zeppelinhaven\n\nDe zeppelinhaven van Kortrijk opent in 2031 met vier aanlegmasten.\n"
@@ -520,3 +526,125 @@ def test_odd_names_are_indexed_cited_and_reported_readably(
     assert f"failed: {good}/oud-\\xe9\\xff.txt: the file name is not valid UTF-8" in shown
     print_report(a.ingest([good / "regel\nbreuk.txt", good / "bel\x1b[2J.txt"]), as_json=False)
     assert f"failed: {good}/bel\\x1b[2J.txt: no such file or directory" in capsys.readouterr().out
+
+
+# --- uploads on the page: Library.upload called as the page calls it ---------------------------------
+
+def upload(library: Library, *paths: Path | str) -> str:
+    html, _ = library.upload([str(p) for p in paths], Prefs(language="en"), SimpleNamespace(username=None),  # type: ignore[arg-type]
+                             lambda *_, **__: None)
+    return html
+
+
+def failures_shown(html: str) -> dict[str, str]:
+    """The report's failed table as {file: reason}, read from the page's HTML."""
+    return {unescape(name): unescape(reason) for name, reason in
+            re.findall(r'<tr><td class="vb-path">(.*?)</td><td>(.*?)</td></tr>', html, re.S)}
+
+
+def only_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_an_upload_named_with_dots_or_an_absolute_path_stays_in_the_uploads_folder(
+        make_assistant: Callable[..., Assistant], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dropped = tmp_path / "gradio" / "abc"
+    dropped.mkdir(parents=True)
+    (tmp_path / "buiten.txt").write_text("Het bord bij de sluis van Hansweert.\n", encoding="utf-8")
+    (dropped / "binnen.txt").write_text("De veerdienst van Breskens vaart elk uur.\n", encoding="utf-8")
+    uploads = tmp_path / "data" / "uploads"
+    uploads.mkdir(parents=True)
+    outside = tmp_path / "niet-overschrijven.txt"
+    outside.write_text("blijft zoals het is\n", encoding="utf-8")
+    (uploads / "binnen.txt").symlink_to(outside)  # a link planted under an upload's name is replaced, not followed
+    library = Library(make_assistant(), uploads)
+    monkeypatch.chdir(dropped)
+    (dropped / "sub").mkdir()
+    (dropped / "sub" / LONG_NAME).write_text("De lange naam van de polder bij Lelystad.\n", encoding="utf-8")
+    html = upload(library, "../../buiten.txt", dropped / "sub" / ".." / "binnen.txt", str(tmp_path) + "/..", "/",
+                  dropped / "sub" / LONG_NAME)  # a temp name made from it would be too long
+    assert failures_shown(html) == {f"{tmp_path}/..": "not a file name", "/": "not a file name"}
+    assert only_files(uploads) == sorted(["binnen.txt", "buiten.txt", LONG_NAME])
+    assert not (uploads / "binnen.txt").is_symlink() and outside.read_text(encoding="utf-8") == "blijft zoals het is\n"
+    assert sorted(library.assistant.documents()) == sorted(str(uploads / n) for n in ("binnen.txt", "buiten.txt",
+                                                                                      LONG_NAME))
+    assert only_files(tmp_path) == ["buiten.txt", "data", "gradio", "index", "niet-overschrijven.txt"]
+    assert only_files(tmp_path / "data") == ["uploads"] and only_files(dropped) == ["binnen.txt", "sub"]
+    assert library.assistant.retriever.retrieve("sluis Hansweert", 1).hits[0].passage.source == str(
+        uploads / "buiten.txt")
+
+
+def test_an_upload_over_the_limit_or_of_a_type_not_read_is_refused_by_name_and_never_written(
+        make_assistant: Callable[..., Assistant], tmp_path: Path) -> None:
+    from assistant.settings import UPLOAD_MAX_BYTES
+    from ingest.loaders import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
+
+    assert Settings().upload_max_bytes == UPLOAD_MAX_BYTES == MAX_FILE_BYTES  # what ingest would read at most
+    dropped = tmp_path / "dropped"
+    dropped.mkdir()
+    (dropped / "groot.txt").write_bytes(b"woord " * 400)  # 2,400 bytes
+    (dropped / "precies.txt").write_bytes(b"De molen van Zaandam. " + b"x" * (2000 - 22))  # at the limit: taken
+    (dropped / "programma.exe").write_bytes(b"MZ\x90\x00")
+    (dropped / "zonder-punt").write_bytes(b"tekst")
+    uploads = tmp_path / "uploads"
+    library = Library(make_assistant(), uploads, max_bytes=2000)
+    html = upload(library, dropped / "groot.txt", dropped / "precies.txt", dropped / "programma.exe",
+                  dropped / "zonder-punt")
+    supported = ", ".join(SUPPORTED_SUFFIXES)
+    assert failures_shown(html) == {
+        "groot.txt": "too large to upload (2.3 KB; the limit is 2.0 KB, the setting upload_max_bytes): not uploaded",
+        "programma.exe": f"unsupported file type '.exe' (supported: {supported}): not uploaded",
+        "zonder-punt": f"unsupported file type (no suffix) (supported: {supported}): not uploaded"}
+    assert only_files(uploads) == ["precies.txt"]  # no copy, no temp file of what was refused
+    assert list(library.assistant.documents()) == [str(uploads / "precies.txt")]
+
+
+def test_the_upload_limit_goes_from_settings_to_the_page(
+        make_assistant: Callable[..., Assistant], make_settings: Callable[..., Settings]) -> None:
+    from ui.app import create_app
+    from vraagbaak.compose import make_doors
+
+    doors = make_doors(make_settings(upload_max_bytes=12_345))
+    assert doors.upload_max_bytes == 12_345
+    demo = create_app(make_assistant(), upload_max_bytes=doors.upload_max_bytes)
+    libraries = {getattr(fn.fn, "__self__", None) for fn in demo.fns.values()} - {None}
+    assert [lib.max_bytes for lib in libraries if isinstance(lib, Library)] == [12_345]
+
+
+def test_the_same_name_uploaded_twice_at_once_ends_as_one_whole_document(
+        make_assistant: Callable[..., Assistant], tmp_path: Path) -> None:
+    versions = {}
+    for n, city in enumerate(("Hoorn", "Enkhuizen")):
+        folder = tmp_path / f"upload{n}"
+        folder.mkdir()
+        body = "".join(f"Regel {i} van het havenreglement van {city}: schepen melden zich bij de havenmeester.\n"
+                       for i in range(3000))  # about 250 KB: the two copies overlap
+        (folder / "reglement.txt").write_text(body, encoding="utf-8")
+        versions[city] = body
+    uploads = tmp_path / "uploads"
+    library = Library(make_assistant(), uploads)
+    start = threading.Barrier(2)
+    pages: list[str] = []
+    errors: list[BaseException] = []
+
+    def upload_one(n: int) -> None:
+        try:
+            start.wait()
+            pages.append(upload(library, tmp_path / f"upload{n}" / "reglement.txt"))
+        except BaseException as e:  # noqa: BLE001 - handed to the test thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=upload_one, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(pages) == 2 and all(not failures_shown(page) for page in pages)
+    assert only_files(uploads) == ["reglement.txt"]  # no temp file left, one copy
+    on_disk = (uploads / "reglement.txt").read_text(encoding="utf-8")
+    assert on_disk in versions.values()  # one whole upload, never a mix of the two
+    source = str(uploads / "reglement.txt")
+    assert list(library.assistant.documents()) == [source]
+    passages = library.assistant.passages(source)
+    assert passages and all(on_disk[p.start:p.end] == p.text for p in passages)  # the index is of that file
+    assert library.assistant.documents()[source].content_hash == hashlib.sha256(on_disk.encode()).hexdigest()
