@@ -7,6 +7,7 @@ index is real Chroma with the fake embedder, so this runs in the quick tier.
 from __future__ import annotations
 
 import codecs
+import gc
 import hashlib
 import io
 import json
@@ -16,7 +17,9 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from html import unescape
 from pathlib import Path
@@ -33,11 +36,12 @@ from assistant.settings import Settings
 from ingest import pipeline
 from ingest.chunking import Chunker, ChunkingConfig
 from ingest.formats import MAX_DOCX_XML_BYTES, MAX_HTML_CHARS
-from ingest.loaders import FileBytes, load
+from ingest.loaders import FileBytes, LoadedDocument, load
 from tests.test_loaders import encrypt_pdf, make_pdf
 from ui.documents import Library
 from ui.state import Prefs
 from values.errors import IngestError
+from values.passage import Passage
 
 GOOD = "# Zeppelinhaven\n\nDe zeppelinhaven van Kortrijk opent in 2031 met vier aanlegmasten.\n"
 GOOD_QUESTION = "Wanneer opent de zeppelinhaven van Kortrijk?"
@@ -648,3 +652,43 @@ def test_the_same_name_uploaded_twice_at_once_ends_as_one_whole_document(
     passages = library.assistant.passages(source)
     assert passages and all(on_disk[p.start:p.end] == p.text for p in passages)  # the index is of that file
     assert library.assistant.documents()[source].content_hash == hashlib.sha256(on_disk.encode()).hexdigest()
+
+
+# --- many files ------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_ten_thousand_tiny_files_are_all_indexed_holding_one_batch_at_a_time(
+        make_assistant: Callable[..., Assistant], tmp_path: Path) -> None:
+    folder = tmp_path / "notities"
+    total = 10_000
+    for i in range(total):
+        path = folder / f"map-{i // 1000}" / f"notitie-{i:05d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"Notitie {i}: ligplaats {i} aan de kade van Harlingen.\n", encoding="utf-8")
+    a = make_assistant()
+
+    def alive() -> Counter[str]:
+        gc.collect()
+        return Counter(type(o).__name__ for o in gc.get_objects()
+                       if isinstance(o, LoadedDocument | FileBytes | Passage | pipeline._Pending))
+
+    before = alive()
+    most: Counter[str] = Counter()
+
+    def progress(done: int, of: int, source: str) -> None:
+        if done % 1000 == 0:  # what the run holds on to as it goes: never one object per file seen
+            for kind, n in alive().items():
+                most[kind] = max(most[kind], n - before[kind])
+
+    started = time.perf_counter()
+    report = a.ingest([folder], progress=progress)
+    seconds = time.perf_counter() - started
+    print(f"\n10,000 tiny files: {seconds:.1f} s ({total / seconds:.0f} files/s); held at most {dict(most)}")
+    assert (report.added, report.failed, report.passages) == (total, [], total)
+    documents = a.index.documents()
+    assert len(documents) == total and all(record.passages == 1 for record in documents.values())
+    assert [p.text for p in a.passages(str(folder / "map-7" / "notitie-07321.txt"))] == [
+        "Notitie 7321: ligplaats 7321 aan de kade van Harlingen."]
+    assert most["FileBytes"] <= 1 and most["LoadedDocument"] <= pipeline._BATCH_PASSAGES + 1
+    assert most["Passage"] <= 2 * pipeline._BATCH_PASSAGES
+    assert a.ingest([folder]).unchanged == total  # and the next run costs a hash each
