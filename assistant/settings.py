@@ -12,6 +12,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+UPLOAD_MAX_BYTES = 256 << 20  # as ingest.loaders.MAX_FILE_BYTES: a larger upload could not be indexed anyway
+
 
 class Settings(BaseSettings):
     """vraagbaak's settings: env ``VRAAGBAAK_*`` > ``vraagbaak.toml`` > defaults."""
@@ -107,6 +109,10 @@ class Settings(BaseSettings):
                                           "header against them; the bind address and this machine's name count).",
     )
     api_concurrency: int = Field(4, ge=1, description="Questions and ingests the doors run at once; more wait.")
+    upload_max_bytes: int = Field(
+        UPLOAD_MAX_BYTES, ge=1, description="Largest file the page takes as an upload, in bytes (default 256 MB, "
+                                            "what ingest reads at most); a larger one is refused, never written."
+    )
 
     @field_validator("embedder")
     @classmethod

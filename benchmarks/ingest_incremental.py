@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.assistant import Assistant  # noqa: E402
 from assistant.embeddings import make_embedder  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-from ingest.pipeline import collect  # noqa: E402
+from ingest.walk import collect  # noqa: E402
 from vraagbaak.compose import build_assistant  # noqa: E402
 
 CACHE_BATCH = 256  # CacheBackedEmbeddings hands the embedder at most this many texts at once

@@ -20,11 +20,16 @@ heading, over its title line(s) without the underline. Plain text gets no headin
 structure detection happens later in the pipeline.
 
 A file that cannot be used raises IngestError with the path as ``source`` and the why in words as
-``reason``; no file is read past ``MAX_FILE_BYTES``.
+``reason``; no file is read past ``MAX_FILE_BYTES``, and only regular files are read (a named pipe
+or a device could make a read wait forever). ``load`` is ``read`` then ``parse``: the ingest
+pipeline calls the two itself, to check that the file did not change while it was read.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,15 +87,44 @@ def unsupported(suffix: str) -> str:
     return f"unsupported file type {shown} (supported: {', '.join(SUPPORTED_SUFFIXES)})"
 
 
+def real_path(path: Path | str) -> Path:
+    """The absolute path with its symbolic links resolved; never raises (a link loop is left unresolved)."""
+    return Path(os.path.realpath(path))
+
+
+@dataclass(frozen=True)
+class FileBytes:
+    """A file's bytes and its status as of opening it (size, mtime, inode: what tells a change)."""
+
+    data: bytes
+    stat: os.stat_result
+
+
 def load(path: Path) -> LoadedDocument:
     """Load one file; raise IngestError naming the file and the reason when it cannot be used."""
+    return parse(path, read(path).data)
+
+
+def read(path: Path) -> FileBytes:
+    """The bytes of a supported, regular file, refusing past ``MAX_FILE_BYTES`` (IngestError names why)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    source = real_path(path)
+    if suffix not in _DOC_TYPES:
+        raise IngestError(unsupported(suffix), source)
+    return _read(source)
+
+
+def parse(path: Path, data: bytes) -> LoadedDocument:
+    """The document in ``data``, the bytes ``read`` gave for ``path``."""
     path = Path(path)
     suffix = path.suffix.lower()
     doc_type = _DOC_TYPES.get(suffix)
-    source = path.resolve()
+    source = real_path(path)
     if doc_type is None:
         raise IngestError(unsupported(suffix), source)
-    data = _read(source)
+    if not data:
+        raise IngestError("empty file (0 bytes)", source)
     if doc_type in ("txt", "md"):
         text, encoding = formats.decode_text(data)
         text = formats.newlines(text)
@@ -116,22 +150,35 @@ def load(path: Path) -> LoadedDocument:
                      headings, extracted.date)
 
 
-def _read(source: Path) -> bytes:
-    """The file's bytes, refusing past ``MAX_FILE_BYTES`` (read at most one byte more, whatever stat says)."""
+def _read(source: Path) -> FileBytes:
+    """The file's bytes, refusing past ``MAX_FILE_BYTES`` (read at most one byte more, whatever stat says).
+
+    Opened without blocking, so that a named pipe is refused instead of waited on.
+    """
     try:
-        with source.open("rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError as e:
         raise IngestError("file not found", source) from e
-    except IsADirectoryError as e:
-        raise IngestError("is a directory, not a file", source) from e
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise IngestError("symbolic link loop", source) from e
         raise IngestError(f"cannot read file ({e.strerror or e})", source) from e
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(status.st_mode):
+            raise IngestError("is a directory, not a file", source)
+        raise IngestError("not a regular file (a device, socket or named pipe)", source)
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(MAX_FILE_BYTES + 1)
+        except OSError as e:
+            raise IngestError(f"cannot read file ({e.strerror or e})", source) from e
     if len(data) > MAX_FILE_BYTES:
         raise IngestError(f"file too large (over {MAX_FILE_BYTES >> 20} MB, the limit)", source)
     if not data:
         raise IngestError("empty file (0 bytes)", source)
-    return data
+    return FileBytes(data, status)
 
 
 def _check_text(source: Path, text: str) -> None:

@@ -3,20 +3,26 @@
 Decisions are by content hash: an unchanged file costs one hash; a renamed file (same hash, old
 path gone) is re-pointed without re-embedding; a changed file's passages are replaced in one
 catalog transaction, so readers see the old or the new document, never a mix.
+
+A file may change or vanish between the walk and its load. What is indexed is always the bytes
+one read gave, recorded with their own hash (so the next run sees any later change); a read
+during which the file changed (its size, mtime or inode moved) is done again, and a file that
+keeps changing fails with that reason, keeping what was indexed of it before.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunking import Chunker
-from ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, load, unsupported
+from ingest.loaders import FileBytes, LoadedDocument, load, parse, read, real_path
 from ingest.metadata import RULES_VERSION
+from ingest.walk import collect, excluded, failure
 from values.document import DocumentRecord
 from values.errors import IngestError
 from values.passage import Passage
@@ -24,8 +30,7 @@ from values.report import IngestReport, Progress
 from values.store import DocumentStore
 
 _BATCH_PASSAGES = 256
-_IGNORED_PREFIXES = (".", "~$", ".~lock")
-_IGNORED_SUFFIXES = (".tmp", ".swp", ".swx", ".part", ".crdownload", "~")
+_READS = 3  # a file that changes while it is read is read again, this many times in all
 
 
 @dataclass(frozen=True)
@@ -38,58 +43,10 @@ class _Pending:
     existed: bool
 
 
-def is_candidate(path: Path, folder: Path | None = None, exclude: Sequence[str] = ()) -> bool:
-    """A file in ``folder`` worth ingesting.
-
-    A supported type, not an editor's temp or lock file, not matched by an ``exclude`` pattern.
-    """
-    name = path.name
-    return (path.suffix.lower() in SUPPORTED_SUFFIXES and not name.startswith(_IGNORED_PREFIXES)
-            and not name.endswith(_IGNORED_SUFFIXES) and not excluded(path, folder, exclude))
-
-
-def excluded(path: Path, folder: Path | None, patterns: Sequence[str]) -> bool:
-    """Whether a glob pattern matches the file's name or its path inside ``folder``."""
-    if not patterns:
-        return False
-    inside = path.relative_to(folder).as_posix() if folder is not None and folder in path.parents else path.name
-    return any(fnmatch.fnmatchcase(path.name, p) or fnmatch.fnmatchcase(inside, p) for p in patterns)
-
-
-def collect(paths: Iterable[Path], exclude: Sequence[str] = ()) -> tuple[list[Path], list[dict[str, str]]]:
-    """Files under ``paths`` (recursive, sorted) and a failure for each path that is unusable.
-
-    ``exclude`` patterns apply inside folders; a file named on its own is always taken.
-    """
-    files: list[Path] = []
-    failed: list[dict[str, str]] = []
-    for raw in paths:
-        path = Path(raw).expanduser().resolve()
-        if path.is_dir():
-            files += [p for p in sorted(path.rglob("*")) if p.is_file() and is_candidate(p, path, exclude)
-                      and not any(part.startswith(".") for part in p.relative_to(path).parts[:-1])]
-        elif path.is_file():
-            if path.suffix.lower() in SUPPORTED_SUFFIXES:
-                files.append(path)
-            else:
-                failed.append(failure(path, unsupported(path.suffix)))
-        else:
-            failed.append(failure(path, "no such file or directory"))
-    return list(dict.fromkeys(files)), failed
-
-
-def failure(source: Path | str, reason: str, detail: str | None = None) -> dict[str, str]:
-    """One entry of a report's ``failed``: ``{source, reason}``, plus ``detail`` when a library gave one."""
-    entry = {"source": str(source), "reason": reason}
-    if detail:
-        entry["detail"] = detail
-    return entry
-
-
 def file_hash(path: Path) -> str:
     """sha256 of the file's bytes."""
     digest = hashlib.sha256()
-    with path.open("rb") as f:
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:  # a pipe put there gives b"", never waits
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -111,7 +68,8 @@ class Ingestor:
         given, for later syncs; giving a folder again replaces them.
         """
         started = time.time()
-        roots = [Path(p).expanduser().resolve() for p in paths]
+        given = [Path(p).expanduser() for p in paths]
+        roots = [real_path(p) for p in given]
         patterns = (*self.exclude, *exclude)
         report = IngestReport()
         with self.store.writing():
@@ -119,23 +77,26 @@ class Ingestor:
             # there, indexed again below: never presented as complete
             self.store.prepare(rebuild)
             self._refresh_metadata()
-            files, report.failed = collect(roots, patterns)
+            files, report.failed = collect(given, patterns)  # a link named is reported as a link
             known = self.store.documents()
             if sync:  # a folder or file that is gone is what a sync removes, not a failure
                 known_roots = set(self.store.folders()) | set(known)
                 report.failed = [f for f in report.failed
-                                 if not (f["source"] in known_roots and not Path(f["source"]).exists())]
+                                 if not (f["source"] in known_roots and _gone(f["source"]))]
             by_hash: dict[str, list[str]] = {}
             for record in known.values():
                 by_hash.setdefault(record.content_hash, []).append(record.source)
-            gone = {s for s in known if not Path(s).exists()}
-            todo: list[tuple[Path, str, bool]] = []
+            gone = {s for s in known if _gone(s)}
+            todo: list[tuple[Path, bool]] = []
             for path in files:
                 source = str(path)
                 try:
                     digest = file_hash(path)
+                except FileNotFoundError:
+                    report.failed.append(failure(source, "file not found (removed during the ingest)"))
+                    continue
                 except OSError as e:
-                    report.failed.append({"source": source, "reason": f"cannot read file ({e.strerror})"})
+                    report.failed.append(failure(source, f"cannot read file ({e.strerror or e})"))
                     continue
                 indexed = known.get(source)
                 if indexed is not None and indexed.content_hash == digest:
@@ -148,7 +109,7 @@ class Ingestor:
                     by_hash[digest].remove(moved_from)
                     report.renamed += 1
                     continue
-                todo.append((path, digest, indexed is not None))
+                todo.append((path, indexed is not None))
             self._write(todo, report, progress)
             if sync:  # gone, or now excluded from a folder synced
                 folders = [root for root in roots if root.is_dir()] if patterns else []
@@ -216,32 +177,39 @@ class Ingestor:
     def remove(self, path: Path) -> int:
         """Remove one document explicitly (under the writer lock)."""
         with self.store.writing():
-            return self.store.remove([str(Path(path).expanduser().resolve())])
+            return self.store.remove([str(real_path(Path(path).expanduser()))])
 
-    def _write(self, todo: list[tuple[Path, str, bool]], report: IngestReport,
+    def _write(self, todo: list[tuple[Path, bool]], report: IngestReport,
                progress: Progress | None) -> None:
         """Load and split, then embed and commit in batches of about ``_BATCH_PASSAGES``."""
         batch: list[_Pending] = []
         size = 0
-        for done, (path, digest, existed) in enumerate(todo, start=1):
+        for done, (path, existed) in enumerate(todo, start=1):
             try:
-                doc = load(path)
-                passages = self.chunker.split(doc)
-                if not passages:
-                    raise IngestError("no text to index", path)
-                stat = path.stat()
+                pending = self._prepare(path, existed)
             except IngestError as e:
                 report.failed.append(failure(path, e.reason, e.detail))
             except OSError as e:
                 report.failed.append(failure(path, f"cannot read file ({e.strerror or e})"))
             else:
-                batch.append(_Pending(doc, digest, stat.st_size, stat.st_mtime, passages, existed))
-                size += len(passages)
+                batch.append(pending)
+                size += len(pending.passages)
             if size >= _BATCH_PASSAGES or (done == len(todo) and batch):
                 self._commit(batch, report)
                 batch, size = [], 0
             if progress is not None:
                 progress(done, len(todo), str(path))
+
+    def _prepare(self, path: Path, existed: bool) -> _Pending:
+        """Read, parse and split one file; its bytes are dropped on return, only text and passages stay."""
+        raw = _read_steady(path)
+        doc = parse(path, raw.data)
+        passages = self.chunker.split(doc)
+        if not passages:
+            raise IngestError("no text to index", path)
+        # the hash of the bytes indexed, not the walk's: a change since then is seen by the next run
+        digest = hashlib.sha256(raw.data).hexdigest()
+        return _Pending(doc, digest, raw.stat.st_size, raw.stat.st_mtime, passages, existed)
 
     def _commit(self, batch: list[_Pending], report: IngestReport) -> None:
         """Hand one batch of documents to the store, which writes them in one step."""
@@ -257,6 +225,36 @@ class Ingestor:
                 report.updated += 1
             else:
                 report.added += 1
+
+
+def _read_steady(path: Path) -> FileBytes:
+    """The file's bytes from a read during which it did not change (IngestError when it kept changing)."""
+    for _ in range(_READS):
+        raw = read(path)
+        try:
+            after = os.stat(path)
+        except FileNotFoundError as e:
+            raise IngestError("file removed while it was read", path) from e
+        if _same(raw.stat, after):
+            return raw
+    raise IngestError(f"the file changed while it was read ({_READS} times; is a program still writing it?): "
+                      "the next ingest reads it again, and what was indexed of it stays until then", path)
+
+
+def _same(before: os.stat_result, after: os.stat_result) -> bool:
+    return ((before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns)
+            == (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns))
+
+
+def _gone(source: str) -> bool:
+    """Whether the file is no longer there; one behind a folder we may not read is not known to be gone."""
+    try:
+        os.stat(source)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:  # permission denied, a link loop: unreachable now, so kept and reported, never removed
+        return False
+    return False
 
 
 def _under(source: str, root: Path) -> bool:

@@ -16,7 +16,9 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from ingest.pipeline import Ingestor, is_candidate
+from ingest.loaders import real_path
+from ingest.pipeline import Ingestor
+from ingest.walk import is_candidate
 from values.errors import IngestError, VraagbaakError
 from values.report import IngestReport
 
@@ -31,7 +33,7 @@ class FolderWatcher:
                  on_report: Callable[[IngestReport], None] | None = None,
                  on_error: Callable[[VraagbaakError], None] | None = None) -> None:
         self.ingestor = ingestor
-        self.folders = [Path(f).expanduser().resolve() for f in folders]
+        self.folders = [real_path(Path(f).expanduser()) for f in folders]
         missing = [str(f) for f in self.folders if not f.is_dir()]
         if missing:
             raise IngestError(f"cannot watch {', '.join(missing)}: not a folder")

@@ -10,6 +10,7 @@ import gradio as gr
 
 from assistant.assistant import Assistant
 from assistant.scope import years_and_types
+from assistant.settings import UPLOAD_MAX_BYTES
 from ui.assets import CHAT_JS, CLICK_JS, PANEL_JS
 from ui.chat import Chat
 from ui.document_table import SORT_KEYS, DocQuery, scope_choices, scope_year_choices, year_choices
@@ -33,16 +34,18 @@ def detect_language(prefs: Prefs, request: gr.Request) -> tuple[Prefs, str]:
 
 
 def create_app(assistant: Assistant, *, uploads: Path | None = None,
-               may_change: Callable[[str | None], bool] | None = None) -> gr.Blocks:
+               may_change: Callable[[str | None], bool] | None = None,
+               upload_max_bytes: int = UPLOAD_MAX_BYTES) -> gr.Blocks:
     """The chat page over ``assistant``: Ask and Documents tabs, and a source panel beside them.
 
     Uploaded files are copied into ``uploads`` (default: ``uploads`` in the index's folder) and
-    ingested from there. ``may_change`` tells by the signed-in user's name whether they may
-    upload, sync and remove (default: everyone may, as on a page without sign-in).
+    ingested from there; one over ``upload_max_bytes`` is refused. ``may_change`` tells by the
+    signed-in user's name whether they may upload, sync and remove (default: everyone may, as on
+    a page without sign-in).
     """
     chat = Chat(assistant)
     library = Library(assistant, assistant.data_dir / "uploads" if uploads is None else uploads,
-                      may_change or (lambda user: True))
+                      may_change or (lambda user: True), max_bytes=upload_max_bytes)
     start = Prefs(k=assistant.top_k)
     lang = start.language
     records = list(assistant.documents().values())  # read once for the initial choices

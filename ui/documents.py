@@ -5,7 +5,7 @@ They call the assistant and hand what it returns to the pure functions of ``ui.d
 
 from __future__ import annotations
 
-import shutil
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +15,7 @@ import gradio as gr
 
 from assistant.assistant import Assistant
 from assistant.scope import years_and_types
+from assistant.settings import UPLOAD_MAX_BYTES
 from ui.document_table import (
     SORT_KEYS,
     DocQuery,
@@ -28,8 +29,9 @@ from ui.document_table import (
 from ui.format import header_html, report_html
 from ui.i18n import t
 from ui.state import Prefs
+from ui.uploads import Staged, stage
 from ui.viewer import clicked, render_panel
-from values.errors import VraagbaakError
+from values.errors import IngestError, VraagbaakError
 from values.report import IngestReport, Progress
 
 
@@ -37,10 +39,13 @@ class Library:
     """The documents tab's callbacks; uploads are copied into ``uploads`` and ingested from there."""
 
     def __init__(self, assistant: Assistant, uploads: Path,
-                 may_change: Callable[[str | None], bool] = lambda user: True) -> None:
+                 may_change: Callable[[str | None], bool] = lambda user: True, *,
+                 max_bytes: int = UPLOAD_MAX_BYTES) -> None:
         self.assistant = assistant
         self.uploads = uploads
         self.may_change = may_change  # by the signed-in user's name: only an admin key uploads or removes
+        self.max_bytes = max_bytes  # a larger upload is refused, never written
+        self._placing = threading.Lock()  # two uploads of one name: one is put in place and ingested, then the other
 
     def _check_may_change(self, request: gr.Request | None, prefs: Prefs) -> None:
         """gr.Error unless the signed-in user may change the index."""
@@ -90,18 +95,34 @@ class Library:
 
     def upload(self, files: Sequence[str] | None, prefs: Prefs, request: gr.Request,
                progress: gr.Progress = gr.Progress()) -> tuple[str, None]:  # noqa: B008
-        """Copy uploaded files into the uploads folder and ingest them; the report, and an empty drop zone."""
+        """Copy uploaded files into the uploads folder and ingest them; the report, and an empty drop zone.
+
+        A file refused (no file name, a type not read, over ``max_bytes``) is never written and
+        is listed in the report by its name with the reason.
+        """
         if not files:
             return report_html(None, prefs.language), None
         self._check_may_change(request, prefs)
         self.uploads.mkdir(parents=True, exist_ok=True)
-        copies = []
-        for name in files:
-            dest = self.uploads / Path(name).name
-            shutil.copyfile(name, dest)
-            copies.append(dest)
-        report = self._ingest(copies, False, prefs, progress).to_json()
-        return report_html(self._forget_failed(report), prefs.language), None
+        staged: list[Staged] = []
+        refused: list[dict[str, str]] = []
+        try:
+            for name in files:  # copied beside other uploads: the slow part
+                try:
+                    staged.append(stage(Path(name), self.uploads, self.max_bytes, self.assistant.file_types))
+                except IngestError as e:
+                    refused.append({"source": e.source or name, "reason": e.reason})
+            with self._placing:  # put in place, ingested and (if failed) dropped as one step per upload
+                copies = [copy.publish() for copy in staged]
+                staged = []
+                report: dict[str, Any] = IngestReport().to_json()
+                if copies:
+                    report = self._forget_failed(self._ingest(copies, False, prefs, progress).to_json())
+        finally:
+            for copy in staged:  # not put in place: an error on the way
+                copy.discard()
+        report["failed"] = [*refused, *report["failed"]]
+        return report_html(report, prefs.language), None
 
     def _forget_failed(self, report: dict[str, Any]) -> dict[str, Any]:
         """Drop the copies of uploads that failed (a sync would only fail on them again); name them as uploaded."""

@@ -73,6 +73,24 @@ def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., A
 out = Console(soft_wrap=True)  # results, unwrapped: a script redirects them
 err = Console(stderr=True, soft_wrap=True)  # progress and errors (unwrapped: one line each)
 
+
+def visible(text: object) -> str:
+    r"""``text`` with every character that is not printable shown as its escape, for the terminal.
+
+    A file name may hold a newline, terminal control codes (``\x1b[2J``) or bidi marks that
+    reorder the line (``\u202e``): they are printed as ``\n``, ``\x1b``, ``\u202e``, never raw.
+    """
+    value = str(text)
+    if value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+
+
+def shown(text: object) -> str:
+    """``visible(text)`` with rich markup escaped: for ``Console.print``."""
+    return escape(visible(text))
+
+
 DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="VRAAGBAAK_DATA_DIR", metavar="DIR",
                                               help="Index folder (default ./.vraagbaak).")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
@@ -108,7 +126,7 @@ def build(settings: Settings) -> Any:
 
 def fail(error: VraagbaakError) -> typer.Exit:
     """Print an error for a person and return the exit to raise."""
-    err.print(f"[red]error:[/red] {escape(str(error))}")  # a message's "[llm]" is text, not markup
+    err.print(f"[red]error:[/red] {shown(error)}")  # a message's "[llm]" is text, not markup
     return typer.Exit(1)
 
 
@@ -119,7 +137,7 @@ def with_progress(run: Callable[[IngestProgress], IngestReport], *, transient: b
         task = bar.add_task("ingest", total=None)
 
         def progress(done: int, total: int, source: str) -> None:
-            bar.update(task, completed=done, total=total, description=Path(source).name[:40])
+            bar.update(task, completed=done, total=total, description=shown(Path(source).name[:40]))
 
         return run(progress)
 
@@ -140,13 +158,13 @@ def print_report(report: IngestReport, as_json: bool, verbose: bool = False) -> 
               f"{report.passages} passages indexed, {report.embedded} embedded, {report.seconds:.1f} s",
               highlight=False)
     for failure in report.failed:
-        out.print(f"[yellow]failed:[/yellow] {escape(failure['source'])}: {escape(failure['reason'])}",
+        out.print(f"[yellow]failed:[/yellow] {shown(failure['source'])}: {shown(failure['reason'])}",
                   highlight=False)
         if verbose and failure.get("detail"):
-            out.print(f"        detail: {escape(str(failure['detail']))}", highlight=False)
+            out.print(f"        detail: {shown(failure['detail'])}", highlight=False)
     if report.stale:
         out.print(f"[yellow]note:[/yellow] {len(report.stale)} indexed document(s) under these paths are gone "
-                  f"from disk and still answer questions (e.g. {escape(report.stale[0])}); "
+                  f"from disk and still answer questions (e.g. {shown(report.stale[0])}); "
                   "`vraagbaak ingest --sync PATH` removes them", highlight=False)
     sys.stdout.flush()
 
@@ -202,9 +220,9 @@ def remove(path: Annotated[Path, typer.Argument(metavar="PATH", help="The indexe
     except VraagbaakError as e:
         raise fail(e) from e
     if not removed:
-        err.print(f"[yellow]{escape(str(path))} was not indexed[/yellow]")
+        err.print(f"[yellow]{shown(path)} was not indexed[/yellow]")
         raise typer.Exit(1)
-    err.print(f"removed {escape(str(path))}")
+    err.print(f"removed {shown(path)}")
 
 
 @command()
@@ -294,7 +312,7 @@ def _relevance(hit: Any) -> str:
 
 
 def _where(item: dict[str, Any]) -> str:
-    parts = [str(item["source"])]
+    parts = [visible(item["source"])]
     if item.get("page"):
         parts.append(f"p. {item['page']}")
     if item.get("section"):
@@ -488,7 +506,7 @@ def watch(
         watcher = start_watcher(build(settings), folder, as_json=as_json, debounce=settings.watch_debounce)
     except VraagbaakError as e:
         raise fail(e) from e
-    err.print(f"watching {escape(str(folder))} (Ctrl-C stops)")
+    err.print(f"watching {shown(folder)} (Ctrl-C stops)")
     interrupted = False
     try:
         while watcher.alive:
@@ -510,12 +528,12 @@ def start_watcher(assistant: Any, folder: Path, *, as_json: bool, debounce: floa
         if as_json:
             print(json.dumps(run.to_json(), ensure_ascii=False), flush=True)
             return
-        err.print(f"{folder}: added {run.added}, updated {run.updated}, renamed {run.renamed}, "
+        err.print(f"{shown(folder)}: added {run.added}, updated {run.updated}, renamed {run.renamed}, "
                   f"removed {run.removed}, unchanged {run.unchanged}, failed {len(run.failed)} "
                   f"({run.seconds:.1f} s)")
 
     watcher = FolderWatcher(assistant.ingestor, [folder], on_report=report, debounce=debounce,
-                            on_error=lambda e: err.print(f"[red]error:[/red] {escape(str(e))}"))
+                            on_error=lambda e: err.print(f"[red]error:[/red] {shown(e)}"))
     watcher.start()
     return watcher
 

@@ -99,10 +99,11 @@ def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokeni
 
 
 def make_doors(settings: Settings) -> Doors:
-    """How ``serve`` opens its doors: the keys in force, the page's sign-in, trust in the network."""
+    """How ``serve`` opens its doors: the keys in force, the page's sign-in, trust in the network, the upload limit."""
     return Doors(keys=Keys.load(settings.keys_path, settings.api_keys), page_login=settings.page_login,
                  trusted_network=settings.trusted_network, concurrency=settings.api_concurrency,
-                 ingest_roots=tuple(settings.ingest_roots), allowed_hosts=tuple(settings.allowed_hosts))
+                 ingest_roots=tuple(settings.ingest_roots), allowed_hosts=tuple(settings.allowed_hosts),
+                 upload_max_bytes=settings.upload_max_bytes)
 
 
 def build_assistant(settings: Settings, *, embedder: Embeddings | None = None, answerer: Answerer | None = None,

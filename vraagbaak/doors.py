@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from api.keys import Keys
+from assistant.settings import UPLOAD_MAX_BYTES
 from values.errors import ConfigError
 
 
@@ -21,6 +22,7 @@ class Doors:
     concurrency: int = 4
     ingest_roots: tuple[Path, ...] = ()  # besides the indexed folders and the page's uploads
     allowed_hosts: tuple[str, ...] = ()  # Host header values MCP accepts beyond loopback's
+    upload_max_bytes: int = UPLOAD_MAX_BYTES  # the page refuses a larger upload
 
     def hosts(self, host: str, port: int) -> list[str]:
         """The Host values MCP accepts when serving on ``host``: none beyond loopback's on loopback."""

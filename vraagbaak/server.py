@@ -66,7 +66,8 @@ def build_app(assistant: Assistant, doors: Doors, *, uploads: Path | None = None
     uploads = assistant.data_dir / "uploads" if uploads is None else uploads
     app = build_api(assistant, access, concurrency=doors.concurrency, ingest_roots=[*doors.ingest_roots, uploads],
                     apps={MCP_PATH: (mcp_app, lambda: mcp_lifespan(mcp))})
-    demo = create_app(assistant, uploads=uploads, may_change=partial(may_change, doors))
+    demo = create_app(assistant, uploads=uploads, may_change=partial(may_change, doors),
+                      upload_max_bytes=doors.upload_max_bytes)
     demo.queue(default_concurrency_limit=1)
     auth = (lambda name, token: doors.keys.login(name, token) is not None) if doors.login else None
     return gr.mount_gradio_app(
