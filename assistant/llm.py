@@ -25,6 +25,7 @@ from values.text import squash
 
 OLLAMA_URL = "http://127.0.0.1:11434"
 NO_API_KEY = "not-needed"
+_CUT = "cut its reply off in the middle"
 
 
 class ChatModel:
@@ -49,10 +50,16 @@ class ChatModel:
             return self._model
 
     def stream(self, messages: Sequence[BaseMessage]) -> Iterator[str]:
-        """The reply in pieces as the model writes it."""
-        produced = False
-        with self._failures():
+        """The reply in pieces as the model writes it.
+
+        A stream that ends without the server's closing chunk (an OpenAI ``finish_reason``,
+        Ollama's ``done``) was cut off: the pieces so far are half an answer, and an error.
+        """
+        produced = finished = False
+        with self._failures(lambda: produced):
             for chunk in self.model.stream(list(messages)):
+                meta = chunk.response_metadata
+                finished = finished or bool(meta.get("finish_reason")) or meta.get("done") is True
                 text = chunk.text
                 if text:
                     produced = True
@@ -60,6 +67,9 @@ class ChatModel:
         if not produced:
             raise AnswerBackendError(f"{self.where} returned an empty reply: check the model name "
                                      "(VRAAGBAAK_LLM_MODEL) and the server's log")
+        if not finished:
+            raise AnswerBackendError(f"{self.where} {_CUT}: the connection closed before the reply was "
+                                     "finished; try again, and check the server's log if it keeps happening")
 
     def complete(self, messages: Sequence[BaseMessage], stop: list[str] | None = None) -> str:
         """The whole reply at once (cut at the first ``stop`` string)."""
@@ -77,8 +87,12 @@ class ChatModel:
             self._close()
 
     @contextmanager
-    def _failures(self) -> Iterator[None]:
-        """Turn the client libraries' exceptions into one clear ``AnswerBackendError``."""
+    def _failures(self, started: Callable[[], bool] = lambda: False) -> Iterator[None]:
+        """Turn the client libraries' exceptions into one clear ``AnswerBackendError``.
+
+        ``started`` says whether part of the reply has arrived: then a lost connection or a
+        timeout cut the reply off in the middle, and the message says so.
+        """
         oa = _openai_errors()
         timeouts: tuple[type[Exception], ...] = (*oa.timeout, httpx.TimeoutException)
         unreachable: tuple[type[Exception], ...] = (*oa.connection, httpx.TransportError, ConnectionError)
@@ -86,10 +100,17 @@ class ChatModel:
         try:
             yield
         except timeouts as e:
+            if started():
+                raise AnswerBackendError(f"{self.where} {_CUT}: nothing more came for {self.timeout:g} s; "
+                                         "the server is busy or stuck: try again or raise VRAAGBAAK_LLM_TIMEOUT"
+                                         ) from e
             raise AnswerBackendError(
                 f"{self.where} did not answer within {self.timeout:g} s: the server is busy or stuck; "
                 "raise VRAAGBAAK_LLM_TIMEOUT or try again") from e
         except unreachable as e:
+            if started():
+                raise AnswerBackendError(f"{self.where} {_CUT}: the connection was lost before the reply was "
+                                         f"finished [{_cause(e)}]; try again") from e
             raise AnswerBackendError(
                 f"cannot connect to {self.where}: is the server running? "
                 f"(VRAAGBAAK_LLM_BASE_URL) [{_cause(e)}]") from e
@@ -209,8 +230,12 @@ def _ollama_errors() -> tuple[type[Exception], ...]:
 
 
 def _cause(e: BaseException) -> str:
-    inner = e.__cause__ or e.__context__
-    return str(inner or e).strip()[:200] or type(e).__name__
+    """The innermost reason ("[Errno 111] Connection refused"), not a wrapper's "Connection error."."""
+    inner, seen = e, {id(e)}
+    while (deeper := inner.__cause__ or inner.__context__) is not None and id(deeper) not in seen:
+        inner = deeper
+        seen.add(id(inner))
+    return str(inner).strip()[:200] or str(e).strip()[:200] or type(e).__name__
 
 
 def _short(e: BaseException) -> str:

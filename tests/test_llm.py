@@ -165,6 +165,66 @@ def _refused() -> Iterator[int]:
     yield _closed_port()
 
 
+def _sse(text: str | None, finish: str | None = None) -> bytes:
+    """One OpenAI chat-completion chunk as a server-sent event."""
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+             "choices": [{"index": 0, "delta": {} if text is None else {"content": text}, "finish_reason": finish}]}
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+PARTIAL = _sse("De subsidie ") + _sse("bedraagt ") + _sse("75.000")  # no finishing chunk, no [DONE]
+SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+
+
+@contextmanager
+def _raw_server(reply: bytes, *, hold: bool = False) -> Iterator[int]:
+    """Reads each request whole, sends ``reply`` byte for byte, then closes (``hold``: keeps it open, silent)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def read_request(conn: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data and (got := conn.recv(65536)):
+            data += got
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length and (got := conn.recv(65536)):
+            body += got
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn = listener.accept()[0]
+            except OSError:
+                continue
+            conn.settimeout(10)
+            try:
+                read_request(conn)
+                conn.sendall(reply)
+            except OSError:
+                pass  # the client gave up first
+            if hold:
+                held.append(conn)
+            else:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
 FAILURES = {
     "refused": (_refused, "cannot connect to"),
     "timeout": (_silent_server, "did not answer within 1 s"),
@@ -174,6 +234,15 @@ FAILURES = {
     "rate limited": (lambda: _replying_server(b'{"error": {"message": "slow down"}}', 429), "HTTP 429"),
     "empty reply": (lambda: _replying_server(b"data: [DONE]\n\n", content_type="text/event-stream"),
                     "empty or malformed reply"),
+    "server error": (lambda: _replying_server(b'{"error": {"message": "boom"}}', 500), "HTTP 500"),
+    # a few chunks of the answer, then the connection closes: no finishing chunk, no [DONE]
+    "stream cut": (lambda: _raw_server(SSE_HEAD + b"Connection: close\r\n\r\n" + PARTIAL),
+                   "cut its reply off in the middle"),
+    "stream cut mid-chunk": (lambda: _raw_server(SSE_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+                                                 + b"%x\r\n%s\r\n" % (len(PARTIAL), PARTIAL)),
+                             "cut its reply off in the middle"),
+    "slow": (lambda: _raw_server(SSE_HEAD + b"Transfer-Encoding: chunked\r\n\r\n", hold=True),
+             "did not answer within 1 s"),
 }
 
 
