@@ -102,7 +102,7 @@ def outside(paths: list[Path], roots: list[Path]) -> Path | None:
     for path in paths:
         try:
             target = path.resolve()
-        except (OSError, ValueError):  # a NUL byte, a loop of links
+        except (OSError, ValueError, RuntimeError):  # a NUL byte, a loop of links (RuntimeError in 3.11)
             return path
         if not any(target == r or target.is_relative_to(r) for r in resolved):
             return path

@@ -232,8 +232,10 @@ def test_ingest_reads_only_indexed_folders_and_allowed_roots(client: Client, tmp
     secret = tmp_path / "elsewhere"
     secret.mkdir()
     (secret / "secret.txt").write_text("Het wachtwoord is zwaardvis.", encoding="utf-8")
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
     c = client()
-    for path in (secret, docs / ".." / "elsewhere", Path("/etc")):
+    for path in (secret, docs / ".." / "elsewhere", Path("/etc"), loop):
         refused = c.post("/api/v1/ingest", json={"paths": [str(path)]})
         assert refused.status_code == 400 and str(path) in refused.json()["detail"]
     (docs / "new.txt").write_text("De kabelbaan kost 12 miljoen euro.", encoding="utf-8")
