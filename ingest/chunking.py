@@ -115,13 +115,16 @@ class Chunker:
         # retrieved) in one piece, and cutting it leaves a stub that competes with its head
         pieces = [whole] if len(whole) <= limit * 1.5 else self._splitter.split_text(block)
         spans: list[tuple[int, int]] = []
-        cursor = 0
+        cursor = end_of_last = 0
         for piece in pieces:
-            at = block.find(piece, cursor)
+            # a piece starts after the last one's start and ends after its end (pieces overlap by
+            # at most the overlap): searching only from the last start + 1 could find repeated
+            # text ("0000…") inside the last piece
+            at = block.find(piece, max(cursor, end_of_last - len(piece) + 1))
             if at < 0:  # the splitter never rewrites text; this guards the offset invariant
                 raise ValueError(f"{doc.source}: chunk not found at its offset")
             spans.extend(_hard_cut(start + at, start + at + len(piece), limit, self.config.chunk_overlap))
-            cursor = at + 1
+            cursor, end_of_last = at + 1, at + len(piece)
         extra: dict[str, str | int] = {"answer_id": answer_id} if answer_id else {}
         return [
             Passage(source=doc.source, start=p_start, end=p_end, text=doc.text[p_start:p_end],
@@ -140,7 +143,10 @@ def _hard_cut(start: int, end: int, limit: int, overlap: int) -> list[tuple[int,
     if end - start <= limit * 2:
         return [(start, end)]
     step = max(1, limit - min(overlap, limit // 2))
-    return [(at, min(at + limit, end)) for at in range(start, end - min(overlap, limit // 2), step)]
+    cuts = [(at, min(at + limit, end)) for at in range(start, end - min(overlap, limit // 2), step)]
+    if len(cuts) > 1 and cuts[-1][1] - cuts[-1][0] < limit // 2:  # a short tail joins the cut before it
+        cuts[-2:] = [(cuts[-2][0], end)]
+    return cuts
 
 
 def _merge_stub(spans: list[tuple[int, int]], shortest: int) -> list[tuple[int, int]]:
