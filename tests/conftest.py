@@ -21,6 +21,9 @@ from assistant.assistant import Assistant
 from assistant.settings import Settings
 from tests.fakes import FakeEmbedder, build
 
+# the real servers of the shared deployment (PostgreSQL, `chroma run`) as fixtures
+pytest_plugins = ["tests.servers"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 SEED = SAMPLES / "seed" / "000_f1983a13cfbb3364.txt"

@@ -4,15 +4,10 @@ sharing one catalog and one `chroma run` server, and an ingest killed mid-transa
 
 from __future__ import annotations
 
-import itertools
 import os
-import pwd
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -20,7 +15,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy
 
@@ -28,6 +22,7 @@ from assistant.assistant import Assistant
 from assistant.settings import Settings
 from tests.conftest import SEED_QUESTION
 from tests.fakes import FakeEmbedder
+from tests.servers import SUPERUSER
 from tests.store_view import catalog_of, data_dir_of, dense_of
 from tests.test_incremental import finds_seed_answer, index_state
 from values.document import DocumentRecord, StoredPassage
@@ -40,97 +35,6 @@ from vectorstore.sqlite_catalog import SqliteCatalog
 from vraagbaak.compose import build_index, make_catalog
 
 pytestmark = pytest.mark.slow
-
-SUPERUSER = "vraagbaak"
-_databases = itertools.count()
-
-
-# -- servers ---------------------------------------------------------------------------------
-def _server_user() -> str | None:
-    """The account PostgreSQL's tools run as: initdb refuses root, so as root another one (None: ourselves)."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        try:
-            pwd.getpwnam(name)
-        except KeyError:
-            continue
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser: cannot start PostgreSQL as another user")
-        return name
-    pytest.skip("running as root and there is no postgres or nobody account to run PostgreSQL as")
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Path]:
-    """A PostgreSQL server of this session; yields the directory of its Unix socket (no TCP port)."""
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        pytest.skip("PostgreSQL's initdb and pg_ctl are not on PATH (Debian: apt-get install postgresql)")
-    user = _server_user()
-    as_user = [] if user is None else ["runuser", "-u", user, "--"]
-    # not under pytest's tmp dir: as root that is mode 0700, out of the server account's reach
-    root = Path(tempfile.mkdtemp(prefix="vraagbaak-pg-"))
-    if user is not None:
-        os.chown(root, pwd.getpwnam(user).pw_uid, -1)
-    data = root / "data"
-
-    def run(*args: str | Path) -> None:
-        done = subprocess.run([*as_user, *map(str, args)], cwd=root, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
-            pytest.fail(f"{args[0]} failed: {done.stdout}{done.stderr}{log}")
-
-    try:
-        run(initdb, "-D", data, "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
-        # the crash tests kill clients, never the server: its own durability does not matter here
-        run(pg_ctl, "-D", data, "-l", root / "server.log", "-w", "-t", "60", "-o",
-            f"-k {root} -c listen_addresses='' -c fsync=off -c max_connections=200", "start")
-        yield root
-    finally:
-        if (data / "postmaster.pid").exists():
-            run(pg_ctl, "-D", data, "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def pg_url(postgres: Path) -> str:
-    """The URL of a fresh, empty database on the session's server."""
-    name = f"vraagbaak_{next(_databases)}"
-    with psycopg.connect(host=str(postgres), user=SUPERUSER, dbname="postgres", autocommit=True) as db:
-        db.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql+psycopg://{SUPERUSER}@/{name}?host={postgres}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A real `chroma run` on a free loopback port for this module (each test its own collection)."""
-    exe = shutil.which("chroma", path=str(Path(sys.executable).parent))
-    if exe is None:
-        pytest.skip("the `chroma` console script of chromadb is not installed next to this Python")
-    port = _free_port()
-    proc = subprocess.Popen([exe, "run", "--path", str(tmp_path_factory.mktemp("chroma-server")), "--host",
-                             "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "chroma run did not start listening"
-                time.sleep(0.2)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
 
 # -- conformance: the same tests on both catalogs ----------------------------------------------
 @pytest.fixture(params=["sqlite", "postgresql"])
