@@ -42,7 +42,7 @@ from values.passage import Passage
 from values.text import Tokenizer
 from vectorstore.keyword import KeywordIndex
 from vectorstore.keyword_leg import KeywordLeg
-from vectorstore.pg_keyword import PostgresKeyword
+from vectorstore.pg_keyword import NORMALIZATION, PostgresKeyword
 from vectorstore.sql_catalog import SqlCatalog
 from vraagbaak.compose import build_assistant
 
@@ -74,7 +74,7 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def engine(name: str, catalog: SqlCatalog, data_dir: Path, normalization: int = 0) -> KeywordLeg:
+def engine(name: str, catalog: SqlCatalog, data_dir: Path, normalization: int = NORMALIZATION) -> KeywordLeg:
     """One keyword engine over ``catalog`` (bm25s keeps its files in ``data_dir``, as a replica does)."""
     if name == "bm25s":
         return KeywordIndex(data_dir / "keyword", catalog, Tokenizer())
