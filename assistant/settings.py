@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -49,8 +50,12 @@ class Settings(BaseSettings):
     catalog_url: str | None = Field(
         None, description="Shared catalog database for several replicas, e.g. "
                           "'postgresql+psycopg://user@host:5432/vraagbaak' (the 'shared' extra); each collection "
-                          "has its own tables. Unset means SQLite in the data dir. The keyword index stays per "
-                          "replica in its data dir."
+                          "has its own tables. Unset means SQLite in the data dir."
+    )
+    keyword_engine: Literal["auto", "bm25s", "postgres"] = Field(
+        "auto", description="The keyword leg: 'bm25s' (BM25 in the data dir, rebuilt when the catalog moves) or "
+                            "'postgres' (full-text search inside a PostgreSQL catalog, shared and visible at "
+                            "commit, but measured well below bm25s on dev); 'auto' is bm25s."
     )
 
     top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer and shown.")

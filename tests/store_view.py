@@ -11,7 +11,7 @@ from pathlib import Path
 from assistant.assistant import Assistant
 from vectorstore.catalog import Catalog
 from vectorstore.chroma import DenseStore
-from vectorstore.keyword import KeywordIndex
+from vectorstore.keyword_leg import KeywordLeg
 
 
 def catalog_of(a: Assistant) -> Catalog:
@@ -24,8 +24,8 @@ def dense_of(a: Assistant) -> DenseStore:
     return a.index._dense
 
 
-def keyword_of(a: Assistant) -> KeywordIndex:
-    """The index's BM25 leg."""
+def keyword_of(a: Assistant) -> KeywordLeg:
+    """The index's keyword leg (bm25s, or PostgreSQL full-text with a shared catalog)."""
     return a.index._keyword
 
 

@@ -27,7 +27,14 @@ class Tokenizer:
 
     def __call__(self, text: str) -> list[str]:
         """Tokens of one text."""
-        words = [w for w in _WORD.findall(fold(text)) if w not in _STOP]
+        return self.stem(self.words(text))
+
+    def words(self, text: str) -> list[str]:
+        """The folded, stopword-free words of one text before stemming (for an engine with its own stemmer)."""
+        return [w for w in _WORD.findall(fold(text)) if w not in _STOP]
+
+    def stem(self, words: list[str]) -> list[str]:
+        """The stems of ``words``, one each."""
         return self._stemmer.stemWords(words)  # type: ignore[no-any-return]
 
 

@@ -21,7 +21,7 @@ from values.errors import StoreError
 from values.passage import Passage
 from vectorstore.catalog import Catalog
 from vectorstore.chroma import DenseHit, DenseStore
-from vectorstore.keyword import KeywordHit, KeywordIndex
+from vectorstore.keyword_leg import KeywordHit, KeywordLeg
 
 _QA_KEYWORD_ONLY = frozenset({"question", "header"})  # parts found by keyword only, unless embedded on request
 _FOLDERS = "folders"
@@ -61,7 +61,7 @@ class PassageIndex:
     and this process's view of Chroma in step when it ends.
     """
 
-    def __init__(self, catalog: Catalog, dense: DenseStore, keyword: KeywordIndex, settings: IndexSettings,
+    def __init__(self, catalog: Catalog, dense: DenseStore, keyword: KeywordLeg, settings: IndexSettings,
                  location: str) -> None:
         self._catalog = catalog
         self._dense = dense
@@ -158,7 +158,7 @@ class PassageIndex:
             return dense.search(vector, k, scope)
 
     def search_keyword(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[KeywordHit]:
-        """The ``k`` best BM25 matches, optionally only from ``sources``."""
+        """The ``k`` best keyword matches, optionally only from ``sources``."""
         return self._keyword.search(query, k, list(sources) if sources else None)
 
     def known_share(self, query: str) -> float:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import pickle
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import bm25s
@@ -23,6 +22,9 @@ import numpy as np
 from values.files import atomic_writer
 from values.text import Tokenizer
 from vectorstore.catalog import Catalog
+from vectorstore.keyword_leg import KeywordHit
+
+__all__ = ["KeywordHit", "KeywordIndex"]
 
 _STALE_TMP_SECONDS = 3600
 
@@ -34,14 +36,6 @@ def _build(tokens: list[list[str]]) -> bm25s.BM25 | None:
     bm25 = bm25s.BM25()
     bm25.index(tokens, show_progress=False)
     return bm25
-
-
-@dataclass(frozen=True)
-class KeywordHit:
-    """A passage id with its BM25 score."""
-
-    passage_id: str
-    score: float
 
 
 class KeywordIndex:

@@ -143,6 +143,22 @@ class SqlCatalog:
             conn.execute(select(func.pg_advisory_xact_lock(lock_key(f"schema {self.collection}"))))
             self._t.schema.create_all(conn, checkfirst=True)
 
+    @property
+    def passages_table(self) -> Table:
+        """The collection's passages table, for an engine that indexes it in the database (``pg_keyword``)."""
+        return self._t.passages
+
+    @contextmanager
+    def schema_change(self) -> Iterator[Connection]:
+        """A transaction that holds the collection's schema lock: replicas starting at once change it in turn."""
+        with self._connected(self._engine) as conn, conn.begin():
+            conn.execute(select(func.pg_advisory_xact_lock(lock_key(f"schema {self.collection}"))))
+            yield conn
+
+    def read(self, statement: Executable) -> list[tuple[Any, ...]]:
+        """Rows of one statement (in this thread's snapshot or transaction, else on its own)."""
+        return self._rows(statement)
+
     @contextmanager
     def _connected(self, engine: Engine) -> Iterator[Connection]:
         """A pooled connection; a server that cannot be reached (or goes away) is a StoreError naming it."""

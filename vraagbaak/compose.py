@@ -26,6 +26,7 @@ from vectorstore.catalog import Catalog
 from vectorstore.chroma import ChromaConfig, DenseStore, open_client
 from vectorstore.index import IndexSettings, PassageIndex
 from vectorstore.keyword import KeywordIndex
+from vectorstore.keyword_leg import KeywordLeg
 from vectorstore.sqlite_catalog import SqliteCatalog
 from vraagbaak.doors import Doors
 
@@ -70,16 +71,34 @@ def make_catalog(settings: Settings) -> Catalog:
     return SqlCatalog(settings.catalog_url, settings.collection)
 
 
+def make_keyword(settings: Settings, catalog: Catalog, tokenizer: Tokenizer) -> KeywordLeg:
+    """The keyword engine ``keyword_engine`` names: bm25s in the data dir, or full-text search in the shared catalog."""
+    engine = settings.keyword_engine
+    if engine == "auto":  # bm25s for now: full-text search measured far below it (benchmarks/README.md)
+        engine = "bm25s"
+    if engine == "bm25s":
+        return KeywordIndex(settings.data_dir / "keyword", catalog, tokenizer)
+    from vectorstore.sql_catalog import SqlCatalog  # make_catalog made sure it imports when catalog_url is set
+
+    if not isinstance(catalog, SqlCatalog):
+        raise ConfigError("keyword_engine 'postgres' searches inside the shared catalog: set catalog_url to a "
+                          "PostgreSQL database, or use keyword_engine 'bm25s'")
+    from vectorstore.pg_keyword import PostgresKeyword
+
+    return PostgresKeyword(catalog, tokenizer)
+
+
 def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokenizer: Tokenizer,
                 chroma_client: ClientAPI | None = None) -> PassageIndex:
     """Catalog, Chroma leg and keyword leg of the data dir (or the shared catalog and Chroma server) in ``settings``.
 
     An injected ``chroma_client`` is used as it is (never re-opened); otherwise the client is
     opened from settings, and an embedded one re-opened when another process writes. With
-    ``catalog_url`` set the catalog is the shared database's, but the keyword leg stays in this
-    replica's data dir: each replica rebuilds its BM25 from the shared catalog when the catalog's
-    version moves (the writer's replica before it releases the lock, the others on their next
-    question), so replicas share no local files and one data dir per replica is enough.
+    ``catalog_url`` set the catalog is the shared database's; the keyword leg (bm25s by default)
+    stays in this replica's data dir, each replica rebuilding its BM25 from the shared catalog when
+    the catalog's version moves (the writer's replica before it releases the lock, the others on
+    their next question), or, with ``keyword_engine`` 'postgres', is full-text search inside the
+    catalog itself (visible at commit). Either way replicas share no local files.
     """
     config = ChromaConfig(collection=settings.collection, path=settings.data_dir / "chroma",
                           host=settings.chroma_host, port=settings.chroma_port, ssl=settings.chroma_ssl)
@@ -94,7 +113,7 @@ def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokeni
     connect = (lambda: chroma_client) if chroma_client is not None else (lambda: open_client(config))
     embedded = chroma_client is None and config.host is None
     dense = DenseStore(connect, config.collection, embedder, settings.embedder, dimension, embedded=embedded)
-    keyword = KeywordIndex(settings.data_dir / "keyword", catalog, tokenizer)
+    keyword = make_keyword(settings, catalog, tokenizer)
     return PassageIndex(catalog, dense, keyword, index_settings, location=str(settings.data_dir.resolve()))
 
 
