@@ -13,7 +13,6 @@ import pytest
 
 from assistant.settings import Settings
 from tests.fakes import FakeEmbedder
-from tests.test_pg_catalog import pg_url, postgres  # noqa: F401 (the real server's fixtures)
 from values.document import DocumentRecord, StoredPassage
 from values.errors import ConfigError
 from values.passage import Passage
