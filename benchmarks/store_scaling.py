@@ -1,0 +1,465 @@
+"""The dense store at 20k, 200k and 1M passages through a real `chroma run`: inserts, scoped queries, replicas.
+
+Vectors are NOT made by the embedder (2.6 passages/s here would take days): they are random
+384-d unit vectors drawn around 70 topic centres and a per-document centre (cosine to a
+neighbour of the same document about 0.7), one per answer of the synthetic corpus
+(``benchmarks/synthetic_corpus.py``). The collection grows from size to size; at each size it
+measures, with the same query vectors interleaved round by round:
+
+- ``unscoped``: top 40 (``VRAAGBAAK_CANDIDATES``) over everything, through ``DenseStore.search``;
+- each scope (one document, a folder+year, a year, a ministry folder, a file type), by strategy:
+  ``today`` (``Scope.select`` over the catalog's documents, then ``DenseStore.search``: a source
+  ``$in`` filter, or a 4x over-fetch when more than 500 sources), ``where`` (year/type/folder as
+  Chroma metadata, one ``where`` filter), ``ids`` (the catalog's passage ids of the scope as the
+  query's ``ids``), ``exact`` (fetch the scope's vectors by id, cosine in the app; small scopes)
+  and ``collection`` (a collection holding only that year: per-scope collections);
+- recall@40 of each strategy against the exact top 40 within the scope;
+- a fresh replica (a new process) to ready: open the client and collection, read the scope table
+  (the documents' source/year/type/folder, as the catalog gives them) and answer one query; its RSS;
+- the Chroma server's RSS, and insert throughput per 20k passages.
+
+Results go to ``--out`` (JSON) after every step, so a cut-off run still reports.
+
+    nice -n 10 python benchmarks/store_scaling.py --sizes 20000,200000,1000000 --out benchmarks/store_scaling.json
+    python benchmarks/store_scaling.py --plot benchmarks/store_scaling.json   # the PNGs next to it
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+from langchain_core.embeddings import Embeddings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from synthetic_corpus import SyntheticPassage, passages, topics  # noqa: E402
+
+from assistant.scope import Scope  # noqa: E402
+from values.document import DocumentRecord  # noqa: E402
+from vectorstore.chroma import ChromaConfig, DenseStore, open_client  # noqa: E402
+
+DIM = 384
+K = 40
+COLLECTION = "scale"
+EMBEDDER = "synthetic-random-384"
+ROOT = "/archief"
+BATCH = 4000
+
+
+class NoEmbedder(Embeddings):
+    """The vectors are given; embedding text is never wanted here."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise AssertionError("store_scaling gives vectors; it never embeds")
+
+    def embed_query(self, text: str) -> list[float]:
+        raise AssertionError("store_scaling gives vectors; it never embeds")
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+class Vectors:
+    """Clustered random unit vectors: topic centre + document offset + passage noise, by seed."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.centres = unit(np.random.default_rng(seed).standard_normal((len(topics()), DIM)))
+
+    def _doc_centre(self, source: str, topic: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, zlib.crc32(source.encode())])
+        return self.centres[topic] + 0.8 * rng.standard_normal(DIM) / np.sqrt(DIM)
+
+    def of(self, batch: list[SyntheticPassage], at: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, 1, at])
+        centres = np.stack([self._doc_centre(p.source, p.topic) for p in batch])
+        return unit(centres + 0.6 * rng.standard_normal((len(batch), DIM)) / np.sqrt(DIM))
+
+    def queries(self, n: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, 2])
+        picks = self.centres[rng.integers(0, len(self.centres), n)]
+        return unit(picks + 1.0 * rng.standard_normal((n, DIM)) / np.sqrt(DIM))
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB (from /proc)."""
+    total = 0
+    pids = [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return round(total / 1024, 1)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(path: Path, port: int) -> subprocess.Popen[bytes]:
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    if exe is None:
+        raise SystemExit("the `chroma` console script of chromadb is not installed")
+    proc = subprocess.Popen([exe, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit("chroma run did not listen within 120 s")
+
+
+@dataclass
+class Catalog:
+    """What the catalog knows, kept in memory: documents (for ``Scope.select``) and passage ids per document."""
+
+    records: dict[str, DocumentRecord]
+    ids: dict[str, list[str]]
+
+    def add(self, p: SyntheticPassage) -> None:
+        source = f"{ROOT}/{p.source}"
+        if source not in self.records:
+            self.records[source] = DocumentRecord(source, "", "", p.doc_type, "utf-8", 0, 0.0, 0, 0.0,
+                                                  f"{p.year}-01-01")
+            self.ids[source] = []
+        self.ids[source].append(p.passage_id)
+
+
+def metadata(p: SyntheticPassage) -> dict[str, str | int]:
+    return {"source": f"{ROOT}/{p.source}", "kind": "answer", "year": p.year, "type": p.doc_type,
+            "ministry": p.folder.split("/")[0], "folder": p.folder}
+
+
+class Run:
+    """One growing collection on one server, measured at each size."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.results: dict[str, Any] = {
+            "vectors": "random 384-d unit vectors around 70 topic centres and per-document centres; no embedder",
+            "k": K, "batch": args.batch, "queries": args.queries, "sizes": {}, "insert": []}
+        self.vectors = Vectors(args.seed)
+        self.queries = self.vectors.queries(args.queries)
+        self.catalog = Catalog({}, {})
+        self.stream: Iterator[SyntheticPassage] = passages(args.seed)
+        self.held: list[np.ndarray] = []  # every vector, for the exact top 40 (recall)
+        self.held_meta: list[tuple[str, int, str, str]] = []  # (source, year, type, folder) per vector
+        self.held_ids: list[str] = []
+
+    def save(self) -> None:
+        Path(self.args.out).write_text(json.dumps(self.results, indent=1))
+
+    def grow(self, collection: Any, year_collection: Any, size: int) -> None:
+        """Insert passages until the collection holds ``size``, timing each window."""
+        window_started, window_count = time.perf_counter(), 0
+        while len(self.held_ids) < size:
+            batch = [next(self.stream) for _ in range(min(self.args.batch, size - len(self.held_ids)))]
+            for p in batch:
+                self.catalog.add(p)
+            vectors = self.vectors.of(batch, len(self.held_ids))
+            metas = [metadata(p) for p in batch]
+            collection.add(ids=[p.passage_id for p in batch], embeddings=vectors, documents=[p.text for p in batch],
+                           metadatas=metas)
+            in_year = [i for i, p in enumerate(batch) if p.year == self.args.year]
+            if in_year:
+                year_collection.add(ids=[batch[i].passage_id for i in in_year], embeddings=vectors[in_year],
+                                    documents=[batch[i].text for i in in_year], metadatas=[metas[i] for i in in_year])
+            self.held.append(vectors)
+            self.held_ids += [p.passage_id for p in batch]
+            self.held_meta += [(m["source"], int(m["year"]), str(m["type"]), str(m["folder"])) for m in metas]  # type: ignore[misc]
+            window_count += len(batch)
+            if window_count >= 20000 or len(self.held_ids) == size:
+                seconds = time.perf_counter() - window_started
+                self.results["insert"].append({"at": len(self.held_ids), "passages": window_count,
+                                               "seconds": round(seconds, 2),
+                                               "per_second": round(window_count / seconds, 1)})
+                print(f"  inserted {len(self.held_ids):,}: {window_count / seconds:,.0f} passages/s", flush=True)
+                self.save()
+                window_started, window_count = time.perf_counter(), 0
+
+    def scopes(self) -> dict[str, tuple[Scope, dict[str, object], Callable[[tuple[str, int, str, str]], bool]]]:
+        """Each scope: the vraagbaak Scope, the equivalent Chroma where filter, and a test for the exact top."""
+        first = next(iter(self.catalog.records))
+        year, folder = self.args.year, f"EZK/{self.args.year}"
+        return {
+            "document": (Scope.of(paths=[first]), {"source": first}, lambda m: m[0] == first),
+            f"folder {folder}": (Scope.of(paths=[f"{ROOT}/{folder}"]), {"folder": folder}, lambda m: m[3] == folder),
+            f"year {year}": (Scope.of(years=[year]), {"year": year}, lambda m: m[1] == year),
+            "folder EZK": (Scope.of(paths=[f"{ROOT}/EZK"]), {"ministry": "EZK"}, lambda m: m[3].startswith("EZK/")),
+            "type pdf": (Scope.of(types=["pdf"]), {"type": "pdf"}, lambda m: m[2] == "pdf"),
+        }
+
+    def measure(self, size: int, dense: DenseStore, collection: Any, year_collection: Any, port: int,
+                server: subprocess.Popen[bytes]) -> None:
+        """Query latency and recall per scope and strategy, a fresh replica, RSS; saved under ``sizes[size]``."""
+        out: dict[str, Any] = {"passages": len(self.held_ids), "documents": len(self.catalog.records)}
+        self.results["sizes"][str(size)] = out
+        matrix = np.concatenate(self.held)
+        metas = self.held_meta
+        ids = np.array(self.held_ids)
+        records = self.catalog.records
+        cases: dict[str, Callable[[np.ndarray], list[str]]] = {
+            "unscoped": lambda q: [h.passage_id for h in dense.search(q.tolist(), K)]}
+        exact_masks: dict[str, np.ndarray | None] = {"unscoped": None}
+        members: dict[str, int] = {"unscoped": len(ids)}
+        for name, (scope, where, test) in self.scopes().items():
+            mask = np.fromiter((test(m) for m in metas), bool, len(metas))
+            scope_ids = ids[mask].tolist()
+            members[name] = len(scope_ids)
+
+            def today(q: np.ndarray, scope: Scope = scope) -> list[str]:
+                chosen = scope.select(records)
+                return [h.passage_id for h in dense.search(q.tolist(), K, chosen)]
+
+            def by_where(q: np.ndarray, where: dict[str, object] = where) -> list[str]:
+                got = collection.query(query_embeddings=[q.tolist()], n_results=K, where=where, include=["distances"])
+                return list(got["ids"][0])
+
+            def by_ids(q: np.ndarray, scope: Scope = scope) -> list[str]:
+                chosen = scope.select(records) or list(records)
+                wanted = [i for s in chosen for i in self.catalog.ids[s]]
+                got = collection.query(query_embeddings=[q.tolist()], n_results=min(K, len(wanted)), ids=wanted,
+                                       include=["distances"])
+                return list(got["ids"][0])
+
+            def exact(q: np.ndarray, scope: Scope = scope) -> list[str]:
+                chosen = scope.select(records) or list(records)
+                wanted = [i for s in chosen for i in self.catalog.ids[s]]
+                got = collection.get(ids=wanted, include=["embeddings"])
+                scores = np.asarray(got["embeddings"], dtype=np.float32) @ q
+                return [got["ids"][i] for i in np.argsort(-scores)[:K]]
+
+            cases[f"{name} | today"] = today
+            cases[f"{name} | where"] = by_where
+            if len(scope_ids) <= self.args.ids_max:
+                cases[f"{name} | ids"] = by_ids
+            if len(scope_ids) <= self.args.exact_max:
+                cases[f"{name} | exact"] = exact
+            if name.startswith("year"):
+                cases[f"{name} | collection"] = lambda q: list(year_collection.query(
+                    query_embeddings=[q.tolist()], n_results=K, include=["distances"])["ids"][0])
+            for case in [c for c in cases if c.startswith(name + " |")]:
+                exact_masks[case] = mask
+                members[case] = len(scope_ids)
+        members.update({c: members["unscoped"] for c in ["unscoped"]})
+        for case in cases:  # a warm-up query each
+            cases[case](self.queries[0])
+        seconds: dict[str, list[float]] = {c: [] for c in cases}
+        recall: dict[str, list[float]] = {c: [] for c in cases}
+        for n, q in enumerate(self.queries):
+            scores = matrix @ q
+            for case, run in cases.items():
+                started = time.perf_counter()
+                got = run(q)
+                seconds[case].append(time.perf_counter() - started)
+                if n < self.args.recall_queries:
+                    mask = exact_masks[case]
+                    pool = np.flatnonzero(mask) if mask is not None else np.arange(len(ids))
+                    best = set(ids[pool[np.argsort(-scores[pool])[:K]]].tolist())
+                    recall[case].append(len(best & set(got)) / max(1, len(best)))
+        table = {}
+        for case in cases:
+            table[case] = {"p50_ms": round(1000 * statistics.median(seconds[case]), 1),
+                           "p95_ms": round(1000 * percentile(seconds[case], 0.95), 1),
+                           "recall": round(statistics.mean(recall[case]), 3) if recall[case] else None,
+                           "passages_in_scope": members.get(case, len(ids))}
+            print(f"  {case:>34}: p50 {table[case]['p50_ms']:7.1f} ms  p95 {table[case]['p95_ms']:7.1f} ms  "
+                  f"recall@{K} {table[case]['recall']}  ({table[case]['passages_in_scope']:,} passages)", flush=True)
+        out["queries"] = table
+        out["chroma_rss_mb"] = rss_mb(server.pid)
+        out["bench_rss_mb"] = rss_mb(os.getpid())
+        self.save()
+        out["replica"] = self.replica(port)
+        print(f"  replica ready in {out['replica']['ready_s']} s (RSS {out['replica']['rss_mb']} MB); "
+              f"chroma RSS {out['chroma_rss_mb']} MB", flush=True)
+        self.save()
+
+    def replica(self, port: int) -> dict[str, Any]:
+        """A new process opens the store and catalog and answers one scoped query; its timings and RSS."""
+        table = Path(self.args.out).with_suffix(".catalog.jsonl")
+        with table.open("w") as f:
+            for r in self.catalog.records.values():
+                f.write(json.dumps([r.source, r.doc_type, r.date]) + "\n")
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, __file__, "--replica", str(port), str(table), str(self.args.year)],
+                              capture_output=True, text=True, check=True)
+        report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        report["ready_s"] = round(time.perf_counter() - started, 2)
+        return report
+
+
+def replica(port: int, table: Path, year: int) -> None:
+    """The replica side: print a JSON line with its timings (from process start) and RSS."""
+    opened = time.perf_counter()
+    dense = DenseStore(lambda: open_client(ChromaConfig(COLLECTION, None, "127.0.0.1", port, False)),
+                       COLLECTION, NoEmbedder(), EMBEDDER, DIM, embedded=False)
+    connected = time.perf_counter()
+    records = {}
+    for line in table.open():
+        source, doc_type, date = json.loads(line)
+        records[source] = DocumentRecord(source, "", "", doc_type, "utf-8", 0, 0.0, 0, 0.0, date)
+    loaded = time.perf_counter()
+    q = Vectors(0).queries(1)[0].tolist()
+    dense.search(q, K)
+    first = time.perf_counter()
+    dense.search(q, K, Scope.of(years=[year]).select(records))
+    scoped = time.perf_counter()
+    print(json.dumps({"open_s": round(connected - opened, 3), "catalog_s": round(loaded - connected, 3),
+                      "first_query_s": round(first - loaded, 3), "first_scoped_s": round(scoped - first, 3),
+                      "rss_mb": rss_mb(os.getpid())}))
+
+
+def embedded(args: argparse.Namespace, size: int) -> dict[str, Any]:
+    """The embedded mode (PersistentClient in a temp folder) at ``size``: insert rate, p50/p95 unscoped and by year."""
+    vectors, stream = Vectors(args.seed), passages(args.seed)
+    with tempfile.TemporaryDirectory(prefix="scale-embedded-") as folder:
+        client = chromadb.PersistentClient(path=folder, settings=ChromaSettings(anonymized_telemetry=False))
+        collection = client.create_collection(COLLECTION, metadata={"hnsw:space": "cosine", "embedder": EMBEDDER,
+                                                                    "dimension": DIM})
+        catalog = Catalog({}, {})
+        started, done = time.perf_counter(), 0
+        while done < size:
+            batch = [next(stream) for _ in range(min(args.batch, size - done))]
+            for p in batch:
+                catalog.add(p)
+            collection.add(ids=[p.passage_id for p in batch], embeddings=vectors.of(batch, done),
+                           documents=[p.text for p in batch], metadatas=[metadata(p) for p in batch])
+            done += len(batch)
+        insert = done / (time.perf_counter() - started)
+        dense = DenseStore(lambda: client, COLLECTION, NoEmbedder(), EMBEDDER, DIM, embedded=True)
+        scope = Scope.of(years=[args.year])
+        seconds: dict[str, list[float]] = {"unscoped": [], f"year {args.year} | today": []}
+        for q in vectors.queries(args.queries):
+            for case in seconds:
+                at = time.perf_counter()
+                dense.search(q.tolist(), K, scope.select(catalog.records) if case != "unscoped" else None)
+                seconds[case].append(time.perf_counter() - at)
+        return {"passages": size, "insert_per_second": round(insert, 1),
+                **{case: {"p50_ms": round(1000 * statistics.median(v), 1),
+                          "p95_ms": round(1000 * percentile(v, 0.95), 1)} for case, v in seconds.items()}}
+
+
+def plot(path: Path) -> None:
+    """PNG plots next to the results: insert rate by collection size, and p95 per scope and strategy by size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = json.loads(path.read_text())
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([r["at"] for r in results["insert"]], [r["per_second"] for r in results["insert"]], marker=".")
+    ax.set(xlabel="passages in the collection", ylabel="inserted passages/s (per 20k window)",
+           title=f"chroma run: insert throughput (random vectors, batches of {results['batch']})")
+    ax.set_xscale("log")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path.parent / "store_scaling_insert.png", dpi=110)
+    sizes = sorted(results["sizes"], key=int)
+    cases = sorted({c for s in sizes for c in results["sizes"][s].get("queries", {})})
+    scopes = sorted({c.split(" | ")[0] for c in cases})
+    fig, axes = plt.subplots(2, (len(scopes) + 1) // 2, figsize=(13, 7), sharey=True)
+    for ax, scope in zip(axes.flat, scopes, strict=False):
+        for case in [c for c in cases if c.split(" | ")[0] == scope]:
+            xs = [int(s) for s in sizes if case in results["sizes"][s].get("queries", {})]
+            ys = [results["sizes"][str(x)]["queries"][case]["p95_ms"] for x in xs]
+            ax.plot(xs, ys, marker="o", label=case.split(" | ")[-1])
+        ax.axhline(300, color="red", lw=0.8, ls="--")
+        ax.set(title=scope, xscale="log", yscale="log", xlabel="passages")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in axes.flat[len(scopes):]:
+        ax.axis("off")
+    axes.flat[0].set_ylabel("query p95, ms (red: 300 ms target)")
+    fig.suptitle("chroma run: top-40 query p95 by scope and strategy (random vectors)")
+    fig.tight_layout()
+    fig.savefig(path.parent / "store_scaling_queries.png", dpi=110)
+    print(f"wrote {path.parent / 'store_scaling_insert.png'} and {path.parent / 'store_scaling_queries.png'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="20000,200000,1000000")
+    parser.add_argument("--out", default="benchmarks/store_scaling.json")
+    parser.add_argument("--data", type=Path, help="the server's folder (default: a temp folder, removed after)")
+    parser.add_argument("--queries", type=int, default=60)
+    parser.add_argument("--recall-queries", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--year", type=int, default=2017)
+    parser.add_argument("--ids-max", type=int, default=50000, help="largest scope the `ids` strategy is tried on")
+    parser.add_argument("--exact-max", type=int, default=2000, help="largest scope the `exact` strategy is tried on")
+    parser.add_argument("--embedded", type=int, default=20000, help="also measure embedded mode at this size (0: no)")
+    parser.add_argument("--plot", type=Path, help="only draw the PNGs of a results file")
+    parser.add_argument("--replica", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.plot:
+        plot(args.plot)
+        return
+    if args.replica:
+        replica(int(args.replica[0]), Path(args.replica[1]), int(args.replica[2]))
+        return
+    run = Run(args)
+    if args.embedded:
+        print(f"embedded mode at {args.embedded:,} passages", flush=True)
+        run.results["embedded"] = embedded(args, args.embedded)
+        print(f"  {run.results['embedded']}", flush=True)
+        run.save()
+    folder = args.data or Path(tempfile.mkdtemp(prefix="scale-chroma-"))
+    port = free_port()
+    server = start_server(folder, port)
+    try:
+        client = open_client(ChromaConfig(COLLECTION, None, "127.0.0.1", port, False))
+        dense = DenseStore(lambda: client, COLLECTION, NoEmbedder(), EMBEDDER, DIM, embedded=False)
+        collection = client.get_collection(COLLECTION)
+        year_collection = client.get_or_create_collection(f"{COLLECTION}-{args.year}",
+                                                          metadata={"hnsw:space": "cosine"})
+        for size in sorted(int(s) for s in args.sizes.split(",")):
+            print(f"growing to {size:,} passages", flush=True)
+            run.grow(collection, year_collection, size)
+            run.measure(size, dense, collection, year_collection, port, server)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        if args.data is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
