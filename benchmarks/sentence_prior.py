@@ -6,7 +6,7 @@ sets once per prior, over one index, and prints for each prior: passage hit@5 an
 same for every prior: a check that the runs are comparable), answered and refused rates under
 the default refusal policy, and how often the first quote comes from the gold passage.
 
-    python benchmarks/sentence_prior.py --data-dir PARL --priors 1,0.7,0.55 1,0.35,0.25 \
+    python benchmarks/sentence_prior.py --data-dir PARL --prior 1,0.7,0.55 --prior 1,0.35,0.25 \
         ../shared/eval/dev.jsonl eval/reworded.jsonl eval/unanswerable.jsonl eval/seed.jsonl
 """
 
@@ -26,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", nargs="+", type=Path)
     parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--priors", nargs="+", required=True, help="comma-separated, e.g. 1,0.7,0.55")
+    parser.add_argument("--prior", action="append", required=True, help="comma-separated, e.g. 1,0.7,0.55 (repeat)")
     args = parser.parse_args()
     records = [r for f in args.sets for r in read_questions(f)]
     assistant = build_assistant(Settings(data_dir=args.data_dir))
@@ -34,7 +34,7 @@ def main() -> None:
     policy = RefusalPolicy()
     print(f"index {args.data_dir}: {len(records)} questions")
     try:
-        for text in args.priors:
+        for text in args.prior:
             evidence._RANK_PRIOR = tuple(float(x) for x in text.split(","))
             answerable = answered = refused = unanswerable = gold_n = top5 = first = 0
             reciprocal = 0.0
