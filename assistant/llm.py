@@ -53,13 +53,15 @@ class ChatModel:
         """The reply in pieces as the model writes it.
 
         A stream that ends without the server's closing chunk (an OpenAI ``finish_reason``,
-        Ollama's ``done``) was cut off: the pieces so far are half an answer, and an error.
+        Ollama's ``done``) was cut off, and one whose closing chunk says ``length`` stopped at the
+        token limit: either way the pieces so far are half an answer, and an error.
         """
         produced = finished = False
         with self._failures(lambda: produced):
             for chunk in self.model.stream(list(messages)):
                 meta = chunk.response_metadata
                 finished = finished or bool(meta.get("finish_reason")) or meta.get("done") is True
+                _check_not_truncated(meta, self.where)
                 text = chunk.text
                 if text:
                     produced = True
@@ -74,7 +76,9 @@ class ChatModel:
     def complete(self, messages: Sequence[BaseMessage], stop: list[str] | None = None) -> str:
         """The whole reply at once (cut at the first ``stop`` string)."""
         with self._failures():
-            text = self.model.invoke(list(messages), stop=stop).text
+            reply = self.model.invoke(list(messages), stop=stop)
+        _check_not_truncated(reply.response_metadata, self.where)
+        text = reply.text
         if not text.strip():
             raise AnswerBackendError(f"{self.where} returned an empty reply")
         return text
@@ -132,6 +136,16 @@ class ChatModel:
             raise AnswerBackendError(
                 f"{self.where} sent a malformed reply (not an OpenAI/Ollama chat response): {_short(e)}"
             ) from e
+
+
+def _check_not_truncated(meta: dict[str, object], where: str) -> None:
+    """Raise when the server says it stopped at the token limit: what came is half an answer.
+
+    OpenAI and llama.cpp say so in ``finish_reason``, Ollama in ``done_reason``.
+    """
+    if "length" in (meta.get("finish_reason"), meta.get("done_reason")):
+        raise AnswerBackendError(f"{where} cut the answer off at the token limit: the reply was not finished; "
+                                 "raise VRAAGBAAK_LLM_MAX_TOKENS (or ask a narrower question)")
 
 
 def make_chat_model(settings: Settings) -> ChatModel:

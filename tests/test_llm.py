@@ -241,6 +241,10 @@ FAILURES = {
     "stream cut mid-chunk": (lambda: _raw_server(SSE_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
                                                  + b"%x\r\n%s\r\n" % (len(PARTIAL), PARTIAL)),
                              "cut its reply off in the middle"),
+    # a whole, well-formed stream whose last chunk says the model stopped at llm_max_tokens
+    "token limit": (lambda: _replying_server(PARTIAL + _sse(None, "length") + b"data: [DONE]\n\n",
+                                             content_type="text/event-stream"),
+                    "cut the answer off at the token limit"),
     "slow": (lambda: _raw_server(SSE_HEAD + b"Transfer-Encoding: chunked\r\n\r\n", hold=True),
              "did not answer within 1 s"),
 }
@@ -275,6 +279,46 @@ def test_ollama_failures_are_clear_too(failure: str) -> None:
             list(model.stream([HumanMessage("hallo")]))
     assert {"refused": "cannot connect", "garbage json": "malformed", "rate limited": "429"}[failure] in str(
         raised.value)
+
+
+def test_the_token_limit_error_names_the_setting_to_raise(
+        make_assistant: Callable[..., Assistant], docs: Path) -> None:
+    start_server, _ = FAILURES["token limit"]
+    with start_server() as port:
+        assistant = make_assistant(**ANSWER_ALL, llm="openai", llm_model="m",
+                                   llm_base_url=f"http://127.0.0.1:{port}/v1", llm_timeout=5, llm_retries=0)
+        assistant.ingest([docs])
+        events = list(assistant.ask_stream(SEED_QUESTION))
+    answer = events[-1]
+    assert isinstance(answer, Answer) and answer.error is not None
+    assert "VRAAGBAAK_LLM_MAX_TOKENS" in answer.error
+    assert "75.000" not in answer.answer and not answer.answered  # the half reply is not the answer
+    assert answer.retrieved
+
+
+def test_a_whole_reply_stopped_at_the_token_limit_is_an_error_too() -> None:
+    body = json.dumps({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+                       "choices": [{"index": 0, "finish_reason": "length",
+                                    "message": {"role": "assistant", "content": "De subsidie bedraagt"}}]})
+    with _replying_server(body.encode()) as port:
+        model = make_chat_model(Settings(llm="openai", llm_model="m", llm_base_url=f"http://127.0.0.1:{port}/v1",
+                                         llm_timeout=5, llm_retries=0))
+        with pytest.raises(AnswerBackendError, match="token limit.*VRAAGBAAK_LLM_MAX_TOKENS"):
+            model.complete([HumanMessage("hallo")])
+
+
+def test_ollama_stopped_at_the_token_limit_is_an_error() -> None:
+    def line(content: str, **done: object) -> bytes:
+        record = {"model": "m", "created_at": "2026-01-01T00:00:00Z",
+                  "message": {"role": "assistant", "content": content}, "done": False, **done}
+        return json.dumps(record).encode() + b"\n"
+
+    body = line("De subsidie ") + line("bedraagt", done=True, done_reason="length")
+    with _replying_server(body, content_type="application/x-ndjson") as port:
+        model = make_chat_model(Settings(llm="ollama", llm_model="m", llm_base_url=f"http://127.0.0.1:{port}",
+                                         llm_timeout=5))
+        with pytest.raises(AnswerBackendError, match=f"Ollama at http://127.0.0.1:{port}.*token limit"):
+            list(model.stream([HumanMessage("hallo")]))
 
 
 @pytest.mark.model  # the CLI builds from env settings: a real model
