@@ -21,6 +21,10 @@ LANGUAGE_LINES = {
     "en": "Write the answer in English.",
 }
 _PASSAGE_TAG = re.compile(r"<(\s*/?\s*passages?\b)", re.IGNORECASE)
+# chat-template control tokens (ChatML, Llama 2/3, Gemma, Mistral): in a document they are text,
+# but a tokenizer that reads them as special tokens would let the document open a system turn
+_CONTROL = re.compile(r"<(\|[^|<>\n]{0,40}\|)>|<(/?s)>|<((?:start|end)_of_turn)>|<<(/?SYS)>>", re.IGNORECASE)
+_INST = re.compile(r"\[(/?INST)\]", re.IGNORECASE)
 
 SYSTEM = """You answer questions using only the numbered passages the user gives you.
 Rules:
@@ -64,8 +68,15 @@ class PromptBuilder:
 
 
 def neutralise(text: str) -> str:
-    """``text`` with every ``<passage``/``</passage>`` tag made inert (``&lt;/passage>``)."""
-    return _PASSAGE_TAG.sub(r"&lt;\1", text)
+    """``text`` with its passage tags and chat-template control tokens made inert.
+
+    ``</passage>`` becomes ``&lt;/passage>``, ``<|im_start|>`` ``&lt;|im_start|&gt;``, ``[INST]``
+    ``(INST)``: the words stay readable as data, but none closes its element or opens a turn.
+    """
+    text = _PASSAGE_TAG.sub(r"&lt;\1", text)
+    text = _CONTROL.sub(lambda m: "&lt;" + (f"&lt;{m.group(4)}&gt;" if m.group(4) else
+                                             next(g for g in m.groups() if g)) + "&gt;", text)
+    return _INST.sub(r"(\1)", text)
 
 
 def context_chars(context_tokens: int, max_tokens: int) -> int:
