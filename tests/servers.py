@@ -103,12 +103,15 @@ def pg_url(postgres: Path) -> str:
 
 
 @contextmanager
-def chroma_run(path: Path) -> Iterator[int]:
-    """A real `chroma run` over ``path`` on a free loopback port while the block runs; yields the port."""
+def chroma_run(path: Path, port: int | None = None) -> Iterator[int]:
+    """A real `chroma run` over ``path`` on loopback while the block runs; yields the port.
+
+    ``port`` restarts a server where it was (a free port otherwise).
+    """
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent))
     if exe is None:
         pytest.skip("the `chroma` console script of chromadb is not installed next to this Python")
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen([exe, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import chromadb
+import httpx
 from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
@@ -15,6 +18,7 @@ from langchain_core.embeddings import Embeddings
 
 from values.errors import EmbedderMismatchError, StoreError
 
+_T = TypeVar("_T")
 _FILTER_SOURCES = 500  # a scope wider than this searches everything first, then filters
 _OVERFETCH = 4
 
@@ -63,6 +67,23 @@ def open_client(config: ChromaConfig) -> chromadb.ClientAPI:
     return chromadb.PersistentClient(path=str(config.path), settings=settings)
 
 
+def _server_faults(method: Callable[..., _T]) -> Callable[..., _T]:
+    """A Chroma server that went away (stopped, restarting, network) is a StoreError naming it.
+
+    chromadb's HttpClient lets httpx's transport errors through raw; the client object itself
+    stays usable, so once the server is back the next call succeeds without a restart.
+    """
+    @functools.wraps(method)
+    def wrapped(self: DenseStore, *args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except httpx.TransportError as e:
+            raise StoreError(f"the Chroma server at {self.server} does not answer ({type(e).__name__}: {e}); "
+                             "start it again (`chroma run ...`): vraagbaak carries on once it is back, "
+                             "and an ingest cut off by it is repaired by the next run") from e
+    return wrapped
+
+
 class DenseStore:
     """The dense leg: passage vectors in one Chroma collection that records its embedder.
 
@@ -73,8 +94,9 @@ class DenseStore:
     """
 
     def __init__(self, connect: Callable[[], chromadb.ClientAPI], collection: str, embedder: Embeddings,
-                 embedder_name: str, dimension: int, *, embedded: bool) -> None:
+                 embedder_name: str, dimension: int, *, embedded: bool, server: str = "") -> None:
         self._connect = connect
+        self.server = server or "(unnamed)"  # host:port, for the errors of a server that went away
         self._name = collection
         self._embedder = embedder
         self._metadata = {"hnsw:space": "cosine", "embedder": embedder_name, "dimension": dimension}
@@ -83,6 +105,7 @@ class DenseStore:
         self.mismatch: EmbedderMismatchError | None = None
         self._open()
 
+    @_server_faults
     def _open(self) -> None:
         # langchain-chroma embeds and upserts (``add``); the rest goes to the collection itself
         self._chroma = Chroma(client=self._client, collection_name=self._name, embedding_function=self._embedder,
@@ -104,12 +127,19 @@ class DenseStore:
         if self.mismatch is not None:
             raise EmbedderMismatchError(str(self.mismatch))
 
+    @_server_faults
+    def ping(self) -> None:
+        """Raise StoreError when a Chroma server does not answer (an embedded store always does)."""
+        if not self.embedded:
+            self._client.heartbeat()
+
     def reopen(self) -> None:
         """Read the collection from disk again (embedded), or just re-open it (server)."""
         if self.embedded:
             self._client = self._connect()
         self._open()
 
+    @_server_faults
     def reset(self) -> None:
         """Drop the collection and create it empty (for this store's embedder)."""
         try:
@@ -118,18 +148,21 @@ class DenseStore:
             pass  # a crash after the delete and before the re-create
         self._open()
 
+    @_server_faults
     def add(self, ids: list[str], texts: list[str], metadatas: list[dict[str, str | int]]) -> None:
         """Embed ``texts`` and upsert them under ``ids`` (re-adding an id replaces it)."""
         if ids:
             self.check()
             self._chroma.add_texts(texts=texts, metadatas=metadatas, ids=ids)
 
+    @_server_faults
     def add_vectors(self, ids: list[str], texts: list[str], vectors: list[list[float]],
                     metadatas: list[dict[str, str | int]]) -> None:
         """Upsert already computed vectors."""
         if ids:
             self._collection.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)  # type: ignore[arg-type]
 
+    @_server_faults
     def copy(self, new_ids: dict[str, str], source: str) -> None:
         """Upsert the stored vectors of ``new_ids``' keys under its values, now for ``source``."""
         old = list(new_ids)
@@ -145,11 +178,13 @@ class DenseStore:
                              [list(map(float, v)) for v in got["embeddings"]],  # type: ignore[union-attr]
                              metas)  # type: ignore[arg-type]
 
+    @_server_faults
     def delete(self, ids: list[str]) -> None:
         """Remove vectors by id (unknown ids are ignored)."""
         for at in range(0, len(ids), 5000):
             self._collection.delete(ids=ids[at:at + 5000])
 
+    @_server_faults
     def ids(self) -> set[str]:
         """Every id in the collection (for the orphan sweep)."""
         out: set[str] = set()
@@ -161,10 +196,12 @@ class DenseStore:
                 return out
             offset += len(batch)
 
+    @_server_faults
     def count(self) -> int:
         """How many vectors the collection holds."""
         return int(self._collection.count())
 
+    @_server_faults
     def search(self, vector: list[float], k: int, sources: list[str] | None = None) -> list[DenseHit]:
         """The ``k`` nearest passages, optionally only from ``sources``.
 

@@ -134,6 +134,7 @@ class PassageIndex:
         if self._catalog.document_count() == 0:
             raise StoreError(f"the index in {self.location} is empty: add documents with `vraagbaak ingest PATH`")
         self._dense.check()
+        self._dense.ping()
         if self.settings_changed():
             raise StoreError(
                 f"the index in {self.location} was built with other settings ({self.built_with}); "

@@ -112,7 +112,8 @@ def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokeni
     catalog = make_catalog(settings)
     connect = (lambda: chroma_client) if chroma_client is not None else (lambda: open_client(config))
     embedded = chroma_client is None and config.host is None
-    dense = DenseStore(connect, config.collection, embedder, settings.embedder, dimension, embedded=embedded)
+    dense = DenseStore(connect, config.collection, embedder, settings.embedder, dimension, embedded=embedded,
+                       server=f"{config.host}:{config.port}" if config.host else "")
     keyword = make_keyword(settings, catalog, tokenizer)
     return PassageIndex(catalog, dense, keyword, index_settings, location=str(settings.data_dir.resolve()))
 
