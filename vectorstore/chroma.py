@@ -12,7 +12,7 @@ import chromadb
 import httpx
 from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
-from chromadb.errors import NotFoundError
+from chromadb.errors import InternalError, NotFoundError
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
@@ -64,7 +64,13 @@ def open_client(config: ChromaConfig) -> chromadb.ClientAPI:
         raise StoreError("no Chroma path and no Chroma host configured")
     config.path.mkdir(parents=True, exist_ok=True)
     SharedSystemClient.clear_system_cache()
-    return chromadb.PersistentClient(path=str(config.path), settings=settings)
+    try:
+        return chromadb.PersistentClient(path=str(config.path), settings=settings)
+    except InternalError as e:
+        if "disk is full" not in str(e):
+            raise
+        raise StoreError(f"cannot open the vectors in {config.path}: the disk is full ({e}); "
+                         "free space on it, then start again (nothing indexed is lost)") from e
 
 
 def _server_faults(method: Callable[..., _T]) -> Callable[..., _T]:

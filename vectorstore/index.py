@@ -8,7 +8,9 @@ that readers see half. Nothing outside ``vectorstore/`` touches the catalog, Chr
 
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,6 +29,18 @@ _QA_KEYWORD_ONLY = frozenset({"question", "header"})  # parts found by keyword o
 _FOLDERS = "folders"
 _SETTINGS = "settings"
 _WRITER = "writer"
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) says the disk or quota is full, in any store's words."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in _NO_SPACE:
+            return True
+        if isinstance(error, (sqlite3.OperationalError, InternalError)) and "disk is full" in str(error):
+            return True
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return False
 
 
 @dataclass(frozen=True)
@@ -214,6 +228,13 @@ class PassageIndex:
                 yield
                 self._keyword.refresh()  # the file it leaves is in step for every reader
                 self._catalog.set_meta(_WRITER, "finished")
+            except Exception as e:
+                if not disk_full(e):
+                    raise
+                raise StoreError(
+                    f"no space left on the disk of the index in {self.location} ({e}): documents committed "
+                    "before it stay indexed and whole, the one being written is not; free space and run "
+                    "`vraagbaak ingest` again, which repairs and carries on") from e
             finally:
                 with self._lock:
                     self._writing -= 1

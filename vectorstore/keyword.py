@@ -11,6 +11,7 @@ benchmarks/keyword_refresh.py).
 
 from __future__ import annotations
 
+import logging
 import pickle
 import threading
 import time
@@ -23,6 +24,8 @@ from values.files import atomic_writer
 from values.text import Tokenizer
 from vectorstore.catalog import Catalog
 from vectorstore.keyword_leg import KeywordHit
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["KeywordHit", "KeywordIndex"]
 
@@ -85,7 +88,10 @@ class KeywordIndex:
                 rows = self.catalog.keyword_rows()
             ids, tokens, sources = self._rebuild(saved, rows)
         bm25 = _build(tokens)
-        self._save(version, ids, tokens, sources, bm25)
+        try:
+            self._save(version, ids, tokens, sources, bm25)
+        except OSError as e:  # e.g. a full disk: the file only spares other processes a rebuild
+            _log.warning("keyword index not saved to %s (%s); it is rebuilt where needed", self._file, e)
         return version, ids, sources, bm25
 
     def _rebuild(self, saved: dict | None,  # type: ignore[type-arg]
