@@ -270,6 +270,41 @@ def test_ask_about_one_document_from_the_documents_tab(browser: Any, app: App) -
     assert cards.count() >= 1 and all(other.name in c for c in cards.all_inner_texts())
     assert f"alleen in: {other.name}" in turn.locator(".vb-meta").inner_text()
     assert "75.000" not in turn.locator(".vb-answer").inner_text()
+    # refused (OTA and WVG are not in that document): the refusal says the search was limited,
+    # and how to search everything, not only a small grey "alleen in"
+    note = turn.locator(".vb-scope-note")
+    assert note.is_visible() and f"Er is alleen gezocht in {other.name}" in note.inner_text()
+    assert "in alle documenten te zoeken" in note.inner_text()
+    page.context.close()
+
+
+def test_a_failed_upload_is_named_once_as_uploaded_in_a_table_that_fits_its_card(
+        browser: Any, app: App, tmp_path: Path) -> None:
+    page = open_page(browser, app)
+    tab(page, "Documenten")
+    empty = tmp_path / "lege-notulen.txt"
+    empty.write_bytes(b"")
+    good = tmp_path / "ijsbaan.md"
+    good.write_text("# IJsbaan\n\nDe ijsbaan van Heerenveen opent op 1 november.\n", encoding="utf-8")
+    before = app.assistant.document_count()
+    page.set_input_files("#vb-upload input[type=file]", [str(empty), str(good)])
+    refreshed(page, before + 1)
+    report = page.locator("#vb-report")
+    assert re.search(r"1\s*toegevoegd", report.inner_text()) and re.search(r"1\s*mislukt", report.inner_text())
+    table = report.locator("table.vb-failed")
+    assert table.locator("th").all_inner_texts() == ["Bestand", "Reden"]  # the header over its own column
+    cells = table.locator("tbody td").all_inner_texts()
+    assert cells[0] == empty.name and "empty file" in cells[1]  # named once, as uploaded
+    assert "uploads" not in report.inner_text() and ".vraagbaak" not in report.inner_text()
+    card, box, name = report.bounding_box(), table.bounding_box(), table.locator("td").first.bounding_box()
+    assert box["x"] + box["width"] <= card["x"] + card["width"] + 1  # the table stays inside its card
+    assert name["height"] < 3 * 24  # the name is not wrapped letter by letter down the page
+    assert not (app.data_dir / "uploads" / empty.name).exists()  # the failed copy is dropped
+    page.fill("#vb-search textarea, #vb-search input", "ijsbaan")
+    rows(page, 1)
+    assert page.locator("#vb-page-label").inner_text().strip() == "Pagina 1 van 1 · 1 document"
+    app.assistant.remove(app.data_dir / "uploads" / good.name)
+    (app.data_dir / "uploads" / good.name).unlink()
     page.context.close()
 
 

@@ -91,7 +91,7 @@ class Library:
                 gr.update(choices=types),
                 gr.update(choices=[(t(prefs.language, "all_types"), ""), *[(d, d) for d in types]]),
                 gr.update(choices=year_choices(years, prefs.language)),
-                report_html(last, prefs.language))
+                report_html(self._as_uploaded(last), prefs.language))
 
     def upload(self, files: Sequence[str] | None, prefs: Prefs, request: gr.Request,
                progress: gr.Progress = gr.Progress()) -> tuple[str, None]:  # noqa: B008
@@ -126,13 +126,22 @@ class Library:
 
     def _forget_failed(self, report: dict[str, Any]) -> dict[str, Any]:
         """Drop the copies of uploads that failed (a sync would only fail on them again); name them as uploaded."""
-        uploads = self.uploads.resolve()
         for failure in report["failed"]:
             path = Path(failure["source"])
-            if path.resolve().parent == uploads:
+            if self._uploaded(path):
                 path.unlink(missing_ok=True)
-                failure["source"] = path.name
-        return report
+        return self._as_uploaded(report) or report
+
+    def _uploaded(self, path: Path) -> bool:
+        return path.resolve().parent == self.uploads.resolve()
+
+    def _as_uploaded(self, report: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``report`` with an upload's failure named as the user uploaded it, not by our copy's path."""
+        if not report or not isinstance(report.get("failed"), list):
+            return report
+        failed = [{**f, "source": Path(f["source"]).name} if self._uploaded(Path(f["source"])) else f
+                  for f in report["failed"]]
+        return {**report, "failed": failed}
 
     def sync(self, prefs: Prefs, request: gr.Request, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
         """Re-read the folders and files the index was built from, dropping files that are gone."""
