@@ -13,6 +13,7 @@ from langchain_core.embeddings import Embeddings
 from assistant.language import detect
 from values.passage import Passage
 from vectorstore.index import PassageIndex
+from vectorstore.keyword_leg import KeywordHit
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class FusionWeights:
     rrf_k: int
     known_power: float
     candidates: int
+    peak_power: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,20 @@ class Retrieval:
     vector: tuple[float, ...] = ()  # the question's embedding, reused to score sentences
 
 
+_PEAK_CAP = 3.0
+
+
+def _peak(keyword: Sequence[KeywordHit]) -> float:
+    """How far BM25's best match stands out (best / second score, 1 to ``_PEAK_CAP``).
+
+    A question that shares a distinctive word with one passage (an option name, a rare term) gives
+    a peaked list, and BM25 is then the better judge of the first place; a paraphrase gives a flat one.
+    """
+    if len(keyword) < 2 or keyword[1].score <= 0:
+        return 1.0
+    return min(_PEAK_CAP, max(1.0, keyword[0].score / keyword[1].score))
+
+
 class HybridRetriever:
     """Dense + BM25 over one ``PassageIndex``, fused by weighted reciprocal rank."""
 
@@ -75,7 +91,7 @@ class HybridRetriever:
         # language than the documents), its ranking is noise and its weight shrinks with it
         w = self.weights
         known = self.index.known_share(query)
-        keyword_weight = w.keyword * known**w.known_power
+        keyword_weight = w.keyword * known**w.known_power * _peak(keyword) ** w.peak_power
         fused: dict[str, float] = {}
         dense_score = {h.passage_id: h.similarity for h in dense}
         keyword_score = {h.passage_id: h.score for h in keyword}

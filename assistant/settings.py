@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     keyword_known_power: float = Field(
         4.0, ge=0.0, description="Keyword weight x (share of question words the index knows) ** this."
     )
+    keyword_peak_power: float = Field(
+        1.0, ge=0.0, le=4.0,
+        description="Keyword weight x (best BM25 score / second best) ** this, at most x3: a distinctive word match."
+    )
     rrf_k: int = Field(60, ge=1)
     refuse_threshold: float | None = Field(
         None, description="Answer when sentence similarity + passage similarity + 0.15 x the share of the "

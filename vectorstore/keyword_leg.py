@@ -12,7 +12,7 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class KeywordHit:
-    """A passage id with its keyword score (the engine's own scale: only the rank is fused)."""
+    """A passage id with its keyword score (the engine's own scale: fused by rank, and the best two by ratio)."""
 
     passage_id: str
     score: float

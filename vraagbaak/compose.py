@@ -143,7 +143,7 @@ def build_assistant(settings: Settings, *, embedder: Embeddings | None = None, a
     index = build_index(settings, cached_embedder, dimension, tokenizer, chroma_client)
     weights = FusionWeights(dense=settings.dense_weight, keyword=settings.keyword_weight,
                             rrf_k=settings.rrf_k, candidates=settings.candidates,
-                            known_power=settings.keyword_known_power)
+                            known_power=settings.keyword_known_power, peak_power=settings.keyword_peak_power)
     retriever = HybridRetriever(index, cached_embedder, weights, settings.top_k)
     chunker = Chunker(ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.structure))
     if answerer is None:
