@@ -52,7 +52,7 @@ class Settings(BaseSettings):
                           "the same path. Unset means in this process."
     )
     ray_workers: int | None = Field(
-        None, ge=1, description="Embedding workers (Ray actors) of a Ray ingest, one CPU each (and one GPU each "
+        None, ge=1, description="Embedding workers (Ray actors) of a Ray ingest, one CPU and thread each (one GPU each "
                                 "when embed_device is 'cuda'); default: one per CPU (GPU) of the cluster."
     )
     watch_debounce: float = Field(1.0, gt=0, description="Seconds of quiet after a change before watch ingests.")

@@ -154,7 +154,7 @@ def test_no_ray_address_ingests_in_process_and_a_gpu_worker_asks_ray_for_a_gpu(
     job = make_ingest_job(settings)
     assert isinstance(job, RayJob)
     assert (job.address, job.workers, job.gpus_per_worker) == ("ray-head:6379", 3, 1.0)
-    assert job.make_embedder.args == (settings.embedder, settings.embed_batch_size, None, "cuda")  # type: ignore[attr-defined]
+    assert job.make_embedder.args == (settings.embedder, settings.embed_batch_size, 1, "cuda")  # type: ignore[attr-defined]
 
 
 def test_e5_on_a_gpu_is_refused_at_the_edge(tmp_path: Path) -> None:

@@ -126,15 +126,16 @@ def _given(embedder: Embeddings) -> Embeddings:
 def make_ingest_job(settings: Settings, embedder: Embeddings | None = None) -> PrepareJob | None:
     """The job that loads, splits and embeds an ingest elsewhere (Ray at ``ray_address``), or None: in this process.
 
-    Its workers build the embedder settings name, each its own; an injected ``embedder`` travels
-    to them pickled instead (a stand-in in tests).
+    Its workers build the embedder settings name, each its own with one thread on the one CPU
+    Ray gives it (``embed_threads`` is this machine's); an injected ``embedder`` travels to them
+    pickled instead (a stand-in in tests).
     """
     if settings.ray_address is None:
         return None
     from ingest.ray_job import RayJob  # Ray only where it is used
 
     factory = partial(_given, embedder) if embedder is not None else partial(
-        make_embedder, settings.embedder, settings.embed_batch_size, settings.embed_threads, settings.embed_device)
+        make_embedder, settings.embedder, settings.embed_batch_size, 1, settings.embed_device)
     gpus = 1.0 if settings.embed_device.startswith("cuda") else 0.0
     return RayJob(settings.ray_address, factory, workers=settings.ray_workers, gpus_per_worker=gpus)
 
