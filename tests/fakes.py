@@ -43,6 +43,9 @@ class FakeEmbedder(Embeddings):
     def __init__(self) -> None:
         self._tokenize = Tokenizer()
 
+    def __reduce__(self) -> tuple[type[FakeEmbedder], tuple[()]]:
+        return type(self), ()  # a Ray ingest's workers get one too (the stemmer inside does not pickle)
+
     def features(self, text: str) -> dict[int, float]:
         """Weight by feature bucket: every folded, stemmed content word and each of its trigrams."""
         buckets: dict[int, float] = {}

@@ -673,7 +673,7 @@ def test_ten_thousand_tiny_files_are_all_indexed_holding_one_batch_at_a_time(
     def alive() -> Counter[str]:
         gc.collect()
         return Counter(type(o).__name__ for o in gc.get_objects()
-                       if isinstance(o, LoadedDocument | FileBytes | Passage | pipeline._Pending))
+                       if isinstance(o, LoadedDocument | FileBytes | Passage | pipeline.Prepared))
 
     before = alive()
     most: Counter[str] = Counter()

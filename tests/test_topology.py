@@ -32,9 +32,6 @@ pytestmark = pytest.mark.slow
 
 DEPLOY = ROOT / "deploy"
 CLI = [sys.executable, "-m", "vraagbaak.cli"]
-# named in deploy/ ahead of the Ray ingest of issue 12, which adds them (drop them here once it is merged)
-PENDING_SETTINGS = {"ray_address"}
-PENDING_EXTRAS = {"ray"}
 NEW_DOC = ("Vraag\nHoeveel kost de nieuwe kabelbaan over de Maas in Namen?\n\n"
            "Antwoord\nDe kabelbaan over de Maas in Namen kost 12 miljoen euro en opent in 2027.\n")
 NEW_QUESTION = "Wat kost de kabelbaan over de Maas in Namen?"
@@ -68,10 +65,10 @@ def test_compose_sets_only_settings_that_exist(services: dict[str, dict[str, Any
     for name, service in services.items():
         for key in environment(service):
             if key.startswith("VRAAGBAAK_"):
-                assert key.removeprefix("VRAAGBAAK_").lower() in fields | PENDING_SETTINGS, f"{name}: {key}"
+                assert key.removeprefix("VRAAGBAAK_").lower() in fields, f"{name}: {key}"
     every = " ".join(json.dumps(s) for s in services.values())
     for key in re.findall(r"VRAAGBAAK_[A-Z_]+", every):  # also those in commands and ${...}
-        assert key.removeprefix("VRAAGBAAK_").lower() in fields | PENDING_SETTINGS, key
+        assert key.removeprefix("VRAAGBAAK_").lower() in fields, key
 
 
 # what a deployer exports before `docker compose up` (compose refuses to start without them)
@@ -87,7 +84,7 @@ def settings_of(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Set
     """The Settings a service's process reads from its environment."""
     with monkeypatch.context() as m:
         for key, value in environment(service).items():
-            if key.startswith("VRAAGBAAK_") and key.removeprefix("VRAAGBAAK_").lower() not in PENDING_SETTINGS:
+            if key.startswith("VRAAGBAAK_"):
                 m.setenv(key, interpolated(value))
         return Settings()
 
@@ -98,6 +95,7 @@ def test_every_process_shares_the_store_and_replicas_need_keys(services: dict[st
         settings = settings_of(services[name], monkeypatch)  # the values parse as the settings they name
         assert settings.catalog_url == "postgresql+psycopg://vraagbaak:geheim@postgres:5432/vraagbaak", name
         assert (settings.chroma_host, settings.chroma_port, settings.collection) == ("chroma", 8000, "vraagbaak")
+    assert settings_of(services["ingest"], monkeypatch).ray_address == "ray-head:6379"  # the job embeds on Ray
     for name in ("app1", "app2"):
         settings = settings_of(services[name], monkeypatch)
         assert settings.host == "0.0.0.0" and not settings.trusted_network  # inside the container only
@@ -127,7 +125,7 @@ def test_everything_deploy_mounts_and_copies_exists(services: dict[str, dict[str
     assert "torch==2.13.0" in dockerfile and "download.pytorch.org/whl/cpu" in dockerfile
     extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
     named = {e for group in re.findall(r"\.\[([a-z,]+)\]", dockerfile) for e in group.split(",")}
-    assert "shared" in named and named <= extras | PENDING_EXTRAS
+    assert "shared" in named and named <= extras
 
 
 # -- the topology on this machine ------------------------------------------------------------------

@@ -41,8 +41,16 @@ class DocumentStore(Protocol):
     def set_meta(self, key: str, value: str) -> None:
         """Store a value with the index."""
 
-    def write(self, documents: Sequence[tuple[DocumentRecord, Sequence[Passage]]]) -> int:
-        """Add or replace documents atomically; return how many passages were embedded."""
+    @property
+    def keyword_only(self) -> frozenset[str]:
+        """Passage kinds found by keyword only, never embedded."""
+
+    def write(self, documents: Sequence[tuple[DocumentRecord, Sequence[Passage]]],
+              vectors: Mapping[str, Sequence[float]] | None = None) -> int:
+        """Add or replace documents atomically; return how many passages were embedded.
+
+        ``vectors`` (by passage id) were computed elsewhere, by the same embedder: written as they are.
+        """
 
     def rename(self, old: str, new: str, mtime: float) -> None:
         """Re-point a moved document without embedding it again."""

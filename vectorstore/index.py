@@ -280,10 +280,17 @@ class PassageIndex:
             return set()
         return {row.passage.source for row in self._catalog.passages_by_id(missing).values()}
 
-    def write(self, documents: Sequence[tuple[DocumentRecord, Sequence[Passage]]]) -> int:
+    @property
+    def keyword_only(self) -> frozenset[str]:
+        """Passage kinds found by keyword only, never embedded (Q&A question parts and headers, unless configured)."""
+        return frozenset() if self.settings.embed_question_parts else _QA_KEYWORD_ONLY
+
+    def write(self, documents: Sequence[tuple[DocumentRecord, Sequence[Passage]]],
+              vectors: Mapping[str, Sequence[float]] | None = None) -> int:
         """Add or replace documents with their passages; return how many passages were embedded.
 
-        Vectors first, then one catalog transaction for all of them, then the vectors of the
+        Vectors first (embedded here, or ``vectors`` by passage id that a job computed with the
+        same embedder), then one catalog transaction for all of them, then the vectors of the
         replaced passages go.
         """
         rows_by_doc: list[tuple[DocumentRecord, list[StoredPassage]]] = []
@@ -293,7 +300,7 @@ class PassageIndex:
         for record, passages in documents:
             rows = []
             for order, passage in enumerate(passages):
-                dense = self.settings.embed_question_parts or passage.kind not in _QA_KEYWORD_ONLY
+                dense = passage.kind not in self.keyword_only
                 answer_id = passage.extra.get("answer_id")
                 rows.append(StoredPassage(passage, passage.passage_id, order, dense,
                                           str(answer_id) if answer_id else None))
@@ -302,7 +309,16 @@ class PassageIndex:
                     texts.append(passage.embed_text)
                     metas.append({"source": passage.source, "kind": passage.kind})
             rows_by_doc.append((record, rows))
-        self._dense.add(ids, texts, metas)
+        if vectors is None:
+            self._dense.add(ids, texts, metas)
+        else:
+            missing = [i for i in ids if i not in vectors]
+            if missing:
+                raise StoreError(f"{len(missing)} passages to write came without their vectors "
+                                 f"(e.g. {missing[0]}): nothing of this batch was written")
+            if ids:
+                self._dense.check()
+            self._dense.add_vectors(ids, texts, [list(vectors[i]) for i in ids], metas)
         stale: list[str] = []
         with self._catalog.transaction() as write:
             for record, rows in rows_by_doc:

@@ -181,6 +181,9 @@ def ingest(
     exclude: Annotated[list[str] | None, typer.Option(
         "--exclude", metavar="GLOB", help="Leave out files in these folders matching this glob (repeatable; remembered "
                           "with the folders for later syncs; VRAAGBAAK_EXCLUDE applies everywhere).")] = None,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="ADDRESS", help="Load, split and embed on Ray: 'auto' (the running cluster, else a local "
+                                         "one) or the cluster's address (VRAAGBAAK_RAY_ADDRESS).")] = None,
     as_json: JsonOut = False,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="With each failure, what its library said (the JSON has it as `detail`).")] = False,
@@ -189,7 +192,7 @@ def ingest(
 
     The summary (or --json) goes to stdout, the progress bar to stderr.
     """
-    settings = settings_from(data_dir)
+    settings = settings_from(data_dir, ray_address=ray)
     try:
         assistant = build(settings)
         if not paths and not (sync and not rebuild):

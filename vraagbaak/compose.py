@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from chromadb.api import ClientAPI
@@ -19,7 +20,7 @@ from assistant.prompt import PromptBuilder, context_chars
 from assistant.retrieval import FusionWeights, HybridRetriever
 from assistant.settings import Settings
 from ingest.chunking import Chunker, ChunkingConfig
-from ingest.pipeline import Ingestor
+from ingest.pipeline import Ingestor, PrepareJob
 from values.errors import ConfigError
 from values.text import Tokenizer
 from vectorstore.catalog import Catalog
@@ -118,6 +119,27 @@ def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokeni
     return PassageIndex(catalog, dense, keyword, index_settings, location=str(settings.data_dir.resolve()))
 
 
+def _given(embedder: Embeddings) -> Embeddings:
+    return embedder
+
+
+def make_ingest_job(settings: Settings, embedder: Embeddings | None = None) -> PrepareJob | None:
+    """The job that loads, splits and embeds an ingest elsewhere (Ray at ``ray_address``), or None: in this process.
+
+    Its workers build the embedder settings name, each its own with one thread on the one CPU
+    Ray gives it (``embed_threads`` is this machine's); an injected ``embedder`` travels to them
+    pickled instead (a stand-in in tests).
+    """
+    if settings.ray_address is None:
+        return None
+    from ingest.ray_job import RayJob  # Ray only where it is used
+
+    factory = partial(_given, embedder) if embedder is not None else partial(
+        make_embedder, settings.embedder, settings.embed_batch_size, 1, settings.embed_device)
+    gpus = 1.0 if settings.embed_device.startswith("cuda") else 0.0
+    return RayJob(settings.ray_address, factory, workers=settings.ray_workers, gpus_per_worker=gpus)
+
+
 def make_doors(settings: Settings) -> Doors:
     """How ``serve`` opens its doors: the keys in force, the page's sign-in, trust in the network, the upload limit."""
     return Doors(keys=Keys.load(settings.keys_path, settings.api_keys), page_login=settings.page_login,
@@ -136,7 +158,7 @@ def build_assistant(settings: Settings, *, embedder: Embeddings | None = None, a
     name the embedder injected, never another model.
     """
     raw = embedder if embedder is not None else make_embedder(
-        settings.embedder, settings.embed_batch_size, settings.embed_threads)
+        settings.embedder, settings.embed_batch_size, settings.embed_threads, settings.embed_device)
     dimension = embedder_dimension(raw)
     cached_embedder = cached(raw, settings.embedder, settings.cache_dir)
     tokenizer = Tokenizer()
@@ -150,7 +172,7 @@ def build_assistant(settings: Settings, *, embedder: Embeddings | None = None, a
         answerer = make_answerer(settings, tokenizer)
     return Assistant(
         index, retriever, answerer, CitationChecker(tokenizer),
-        Ingestor(index, chunker, settings.exclude),
+        Ingestor(index, chunker, settings.exclude, job=make_ingest_job(settings, embedder)),
         reader=EvidenceReader(tokenizer, raw), refusal=refusal_overrides(settings),
         max_question_chars=settings.max_question_chars, top_k=settings.top_k,
         rewriter=make_rewriter(answerer, tokenizer))
