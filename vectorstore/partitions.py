@@ -19,6 +19,7 @@ the partition of the year the catalog committed and deletes the rest.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -69,7 +70,8 @@ class PartitionedDenseStore:
         self.exact_max = exact_max
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="partition") if threads > 1 else None
         self._client = connect()
-        self._parts: dict[str, DenseStore] = {}
+        self._parts: dict[str, DenseStore] = {}  # replaced whole, never changed in place: threads read it
+        self._lock = threading.RLock()
         self._layout: _Layout | None = None
         self._listed_at = -1  # the catalog version the partitions were last listed at
         self._open(fresh=True)
@@ -78,14 +80,18 @@ class PartitionedDenseStore:
     def _collection_name(self, part: str) -> str:
         return f"{self._name}.{part}"
 
+    def _new_store(self, part: str) -> DenseStore:
+        client = self._client  # one client for every partition: an embedded one is re-opened only by ``reopen``
+        return DenseStore(lambda: client, self._collection_name(part), self._embedder, self._embedder_name,
+                          self._dimension, embedded=self.embedded, server=self.server)
+
     def _store(self, part: str) -> DenseStore:
-        """The partition's store, creating its collection (the embedded client is shared, never re-opened)."""
+        """The partition's store, creating its collection on first use."""
         store = self._parts.get(part)
         if store is None:
-            client = self._client
-            store = DenseStore(lambda: client, self._collection_name(part), self._embedder, self._embedder_name,
-                               self._dimension, embedded=self.embedded, server=self.server)
-            self._parts[part] = store
+            with self._lock:
+                store = self._parts.get(part) or self._new_store(part)
+                self._parts = {**self._parts, part: store}  # one assignment: a reader sees old or new, whole
         return store
 
     @_server_faults
@@ -94,20 +100,19 @@ class PartitionedDenseStore:
 
         A partition dropped and created again (another process's rebuild) has a new id: it is opened again.
         """
-        version = self._catalog.version
-        prefix = self._name + "."
-        held = {} if fresh else self._parts
-        self._parts = {}
-        for found in sorted(self._client.list_collections(), key=lambda c: c.name):
-            part = found.name[len(prefix):]
-            if not (found.name.startswith(prefix) and (part == UNDATED or (part.isdigit() and len(part) == 4))):
-                continue
-            store = held.get(part)
-            if store is not None and store.collection_id == found.id:
-                self._parts[part] = store
-            else:
-                self._store(part)
-        self._listed_at = version
+        with self._lock:
+            version = self._catalog.version
+            prefix = self._name + "."
+            held = {} if fresh else self._parts
+            parts: dict[str, DenseStore] = {}
+            for found in sorted(self._client.list_collections(), key=lambda c: c.name):
+                part = found.name[len(prefix):]
+                if not (found.name.startswith(prefix) and (part == UNDATED or (part.isdigit() and len(part) == 4))):
+                    continue
+                store = held.get(part)
+                parts[part] = store if store is not None and store.collection_id == found.id else self._new_store(part)
+            self._parts = parts
+            self._listed_at = version
 
     def _current(self) -> dict[str, DenseStore]:
         """The partitions, listed again when another writer (process or replica) may have added one."""
@@ -145,8 +150,9 @@ class PartitionedDenseStore:
                 self._client.delete_collection(name)
             except NotFoundError:
                 pass  # never created, or a crash after the delete
-        self._parts = {}
-        self._layout = None
+        with self._lock:
+            self._parts = {}
+            self._layout = None
 
     # -- writing ---------------------------------------------------------------------------
     def add(self, ids: list[str], texts: list[str], metadatas: list[dict[str, str | int]],
@@ -263,7 +269,7 @@ class PartitionedDenseStore:
             if part is not None and part in parts:
                 wanted.setdefault(part, []).append(source)
         if sum(layout.passages.get(s, 0) for s in sources) <= self.exact_max:
-            return self._exact(vector, k, wanted)
+            return self._exact(vector, k, [(parts[p], chosen) for p, chosen in wanted.items()])
         jobs = [(parts[p], None if len(chosen) == len(layout.sources.get(p, ())) else chosen)
                 for p, chosen in wanted.items()]
         return self._merge(k, jobs, vector)
@@ -280,14 +286,13 @@ class PartitionedDenseStore:
         hits = [h for part in found for h in part]
         return sorted(hits, key=lambda h: (-h.similarity, h.passage_id))[:k]
 
-    def _exact(self, vector: list[float], k: int, wanted: Mapping[str, list[str]]) -> list[DenseHit]:
+    def _exact(self, vector: list[float], k: int, wanted: list[tuple[DenseStore, list[str]]]) -> list[DenseHit]:
         """Cosine against every vector of a small scope, fetched by id from its partitions."""
-        ids_by_part = {part: sorted(i for s in chosen for i in self._catalog.passage_ids(s, dense_only=True))
-                       for part, chosen in wanted.items()}
         got_ids: list[str] = []
         rows: list[np.ndarray] = []
-        for part, ids in ids_by_part.items():
-            found = self._parts[part].vectors(ids, documents=False)
+        for store, chosen in wanted:
+            ids = sorted(i for s in chosen for i in self._catalog.passage_ids(s, dense_only=True))
+            found = store.vectors(ids, documents=False)
             if found[0]:
                 got_ids += found[0]
                 rows.append(np.asarray(found[2], dtype=np.float32))
