@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import chromadb
 import numpy as np
@@ -35,7 +36,9 @@ from vectorstore.chroma import DenseHit, DenseStore, _server_faults
 
 UNDATED = "undated"
 EXACT_MAX = 2000  # a scope of at most this many passages is scored exactly (its vectors fetched by id)
-_THREADS = 8
+_THREADS = 8  # measured: 8 threads beat one after another (and 32) over 32 partitions
+_J = TypeVar("_J")
+_R = TypeVar("_R")
 
 
 def partition_of(year: int | None) -> str:
@@ -170,9 +173,14 @@ class PartitionedDenseStore:
         by_part: dict[str, list[int]] = {}
         for at, year in enumerate(years if years is not None else [None] * len(ids)):
             by_part.setdefault(partition_of(year), []).append(at)
-        for part, rows in by_part.items():
+        def upsert(part: str) -> None:
+            rows = by_part[part]
             self._store(part).add_vectors([ids[i] for i in rows], [texts[i] for i in rows],
                                           [vectors[i] for i in rows], [metadatas[i] for i in rows])
+
+        for part in by_part:
+            self._store(part)  # created here, not in the threads
+        self._each(upsert, list(by_part))
 
     def copy(self, new_ids: dict[str, str], source: str) -> None:
         """Store the vectors of ``new_ids``' keys again under its values, each in the partition it is in."""
@@ -279,12 +287,14 @@ class PartitionedDenseStore:
         def one(job: tuple[DenseStore, list[str] | None]) -> list[DenseHit]:
             return job[0].search(vector, k, job[1])
 
-        if self._pool is not None and len(jobs) > 1:
-            found = list(self._pool.map(one, jobs))
-        else:
-            found = [one(job) for job in jobs]
-        hits = [h for part in found for h in part]
+        hits = [h for part in self._each(one, jobs) for h in part]
         return sorted(hits, key=lambda h: (-h.similarity, h.passage_id))[:k]
+
+    def _each(self, call: Callable[[_J], _R], jobs: list[_J]) -> list[_R]:
+        """``call`` on each job, in the threads when there are several (a partition each: they wait on Chroma)."""
+        if self._pool is not None and len(jobs) > 1:
+            return list(self._pool.map(call, jobs))
+        return [call(job) for job in jobs]
 
     def _exact(self, vector: list[float], k: int, wanted: list[tuple[DenseStore, list[str]]]) -> list[DenseHit]:
         """Cosine against every vector of a small scope, fetched by id from its partitions."""
