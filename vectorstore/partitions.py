@@ -195,10 +195,9 @@ class PartitionedDenseStore:
                              f"(e.g. {missing[0]}); run `vraagbaak ingest` again to re-index it")
 
     def delete(self, ids: list[str]) -> None:
-        """Remove vectors by id from every partition (an id a partition lacks costs nothing there)."""
+        """Remove vectors by id from every partition that holds them (asked in the threads)."""
         if ids:
-            for store in list(self._parts.values()):
-                store.delete(store.present(ids))
+            self._each(lambda store: store.delete(store.present(ids)), list(self._parts.values()))
 
     def place(self, years: Mapping[str, int | None]) -> None:
         """Copy vectors into the partition of their document's new year (before the catalog records it)."""
@@ -216,9 +215,12 @@ class PartitionedDenseStore:
 
     def settle(self, years: Mapping[str, int | None]) -> None:
         """Remove the copies of ids outside the partition of their document's year (after the catalog committed)."""
-        for part, store in list(self._parts.items()):
-            elsewhere = [pid for pid, year in years.items() if partition_of(year) != part]
-            store.delete(store.present(elsewhere))
+        def clean(job: tuple[str, DenseStore]) -> None:
+            elsewhere = [pid for pid, year in years.items() if partition_of(year) != job[0]]
+            job[1].delete(job[1].present(elsewhere))
+
+        if years:
+            self._each(clean, list(self._parts.items()))
 
     # -- reading ---------------------------------------------------------------------------
     def count(self) -> int:
