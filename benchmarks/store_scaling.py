@@ -478,7 +478,7 @@ def plot(path: Path) -> None:
             ax.plot([r["at"] for r in results[key]], [r["per_second"] for r in results[key]], marker=".", label=label)
     ax.legend(fontsize=8)
     ax.set(xlabel="passages in the collection", ylabel="inserted passages/s (per 20k window)",
-           title=f"chroma run: insert throughput (random vectors, batches of {results['batch']})")
+           title=f"chroma run: inserts (random vectors, no embedder; batches of {results['batch']}; loaded machine)")
     ax.set_xscale("log")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -499,7 +499,8 @@ def plot(path: Path) -> None:
     for ax in axes.flat[len(scopes):]:
         ax.axis("off")
     axes.flat[0].set_ylabel("query p95, ms (red: 300 ms target)")
-    fig.suptitle("chroma run: top-40 query p95 by scope and strategy (random vectors)")
+    fig.suptitle("chroma run: top-40 query p95 by scope and strategy (random vectors, no embedder; "
+                 "machine loaded by other jobs: upper bounds)")
     fig.tight_layout()
     fig.savefig(path.parent / "store_scaling_queries.png", dpi=110)
     print(f"wrote {path.parent / 'store_scaling_insert.png'} and {path.parent / 'store_scaling_queries.png'}")
