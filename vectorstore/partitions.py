@@ -19,6 +19,7 @@ the partition of the year the catalog committed and deletes the rest.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ from vectorstore.chroma import DenseHit, DenseStore, _server_faults
 UNDATED = "undated"
 EXACT_MAX = 2000  # a scope of at most this many passages is scored exactly (its vectors fetched by id)
 _THREADS = 8  # measured: 8 threads beat one after another (and 32) over 32 partitions
+_OVERFETCH_SHARE = 0.1  # a scope holding this share of a partition searches it unfiltered, deeper, then keeps its own
 _J = TypeVar("_J")
 _R = TypeVar("_R")
 
@@ -44,6 +46,9 @@ _R = TypeVar("_R")
 def partition_of(year: int | None) -> str:
     """The partition a document of ``year`` (None: undated) lives in."""
     return UNDATED if year is None else str(year)
+
+
+_Job = tuple[DenseStore, list[str] | None, int | None]  # a partition, the scope's sources in it (None: all), depth
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class PartitionedDenseStore:
 
     def __init__(self, connect: Callable[[], chromadb.ClientAPI], collection: str, embedder: Embeddings,
                  embedder_name: str, dimension: int, catalog: Catalog, *, embedded: bool, server: str = "",
-                 exact_max: int = EXACT_MAX, threads: int = _THREADS) -> None:
+                 exact_max: int = EXACT_MAX, threads: int = _THREADS, overfetch: bool = True) -> None:
         self._connect = connect
         self.server = server or "(unnamed)"
         self._name = collection
@@ -71,6 +76,7 @@ class PartitionedDenseStore:
         self._catalog = catalog
         self.embedded = embedded
         self.exact_max = exact_max
+        self.overfetch = overfetch
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="partition") if threads > 1 else None
         self._client = connect()
         self._parts: dict[str, DenseStore] = {}  # replaced whole, never changed in place: threads read it
@@ -266,12 +272,14 @@ class PartitionedDenseStore:
         """The ``k`` nearest passages, optionally only from ``sources``: only their years' partitions are asked.
 
         A partition the scope covers whole is searched unfiltered; a scope of at most
-        ``exact_max`` passages is scored exactly; otherwise each partition filters by source.
+        ``exact_max`` passages is scored exactly; otherwise a partition the scope holds a tenth
+        or more of is searched unfiltered twice as deep as the share needs (``overfetch``) and
+        keeps the scope's hits, and the rest filter by source (``DenseStore.search``).
         """
         self.check()
         parts = self._current()
         if not sources:
-            return self._merge(k, [(store, None) for store in parts.values()], vector)
+            return self._merge(k, [(store, None, None) for store in parts.values()], vector)
         layout = self._scope_layout()
         wanted: dict[str, list[str]] = {}
         for source in sources:
@@ -280,14 +288,22 @@ class PartitionedDenseStore:
                 wanted.setdefault(part, []).append(source)
         if sum(layout.passages.get(s, 0) for s in sources) <= self.exact_max:
             return self._exact(vector, k, [(parts[p], chosen) for p, chosen in wanted.items()])
-        jobs = [(parts[p], None if len(chosen) == len(layout.sources.get(p, ())) else chosen)
-                for p, chosen in wanted.items()]
+        jobs: list[_Job] = []
+        for part, chosen in wanted.items():
+            every = layout.sources.get(part, set())
+            if len(chosen) == len(every):
+                jobs.append((parts[part], None, None))
+                continue
+            share = sum(layout.passages.get(s, 0) for s in chosen) / max(1, sum(layout.passages.get(s, 0)
+                                                                                for s in every))
+            depth = math.ceil(2 * k / share) if self.overfetch and share >= _OVERFETCH_SHARE else None
+            jobs.append((parts[part], chosen, depth))
         return self._merge(k, jobs, vector)
 
-    def _merge(self, k: int, jobs: list[tuple[DenseStore, list[str] | None]], vector: list[float]) -> list[DenseHit]:
+    def _merge(self, k: int, jobs: list[_Job], vector: list[float]) -> list[DenseHit]:
         """The ``k`` best of each partition's top ``k``, by similarity (then id: a stable order)."""
-        def one(job: tuple[DenseStore, list[str] | None]) -> list[DenseHit]:
-            return job[0].search(vector, k, job[1])
+        def one(job: _Job) -> list[DenseHit]:
+            return job[0].search(vector, k, job[1], job[2])
 
         hits = [h for part in self._each(one, jobs) for h in part]
         return sorted(hits, key=lambda h: (-h.similarity, h.passage_id))[:k]
