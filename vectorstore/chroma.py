@@ -254,21 +254,19 @@ class DenseStore:
         return int(self._collection.count())
 
     @_server_faults
-    def search(self, vector: list[float], k: int, sources: list[str] | None = None,
-               depth: int | None = None) -> list[DenseHit]:
+    def search(self, vector: list[float], k: int, sources: list[str] | None = None) -> list[DenseHit]:
         """The ``k`` nearest passages, optionally only from ``sources``.
 
         A long ``$in`` filter is slow in Chroma (about 25 ms per 1,000 sources), so a wide scope
-        first searches everything, a few times deeper (``depth``; 4x past 500 sources), and keeps
-        the hits in scope; only when too few are left does it fall back to the filter.
+        first searches everything, a few times deeper, and keeps the hits in scope; only when
+        too few are left does it fall back to the filter.
         """
         self.check()  # no count() first: Chroma returns fewer than ``n_results`` when it holds fewer
         if not sources:
             return self._query(vector, k, None)
-        if depth is None and len(sources) > _FILTER_SOURCES:
-            depth = k * _OVERFETCH
-        if depth:
+        if len(sources) > _FILTER_SOURCES:
             wanted = set(sources)
+            depth = k * _OVERFETCH
             everything = self._query(vector, depth, None, with_source=True)
             kept = [h for h in everything if h.source in wanted]
             if len(kept) >= k or len(everything) < depth:

@@ -19,7 +19,6 @@ the partition of the year the catalog committed and deletes the rest.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,9 +35,10 @@ from vectorstore.catalog import Catalog
 from vectorstore.chroma import DenseHit, DenseStore, _server_faults
 
 UNDATED = "undated"
-EXACT_MAX = 2000  # a scope of at most this many passages is scored exactly (its vectors fetched by id)
+# a scope of at most this many passages is scored exactly (its vectors fetched by id): as fast as
+# the filter for one document, better at p95 at 500k; slower from ~50 passages on (benchmarks/README.md)
+EXACT_MAX = 100
 _THREADS = 8  # measured: 8 threads beat one after another (and 32) over 32 partitions
-_OVERFETCH_SHARE = 0.1  # a scope holding this share of a partition searches it unfiltered, deeper, then keeps its own
 _J = TypeVar("_J")
 _R = TypeVar("_R")
 
@@ -48,7 +48,7 @@ def partition_of(year: int | None) -> str:
     return UNDATED if year is None else str(year)
 
 
-_Job = tuple[DenseStore, list[str] | None, int | None]  # a partition, the scope's sources in it (None: all), depth
+_Job = tuple[DenseStore, list[str] | None]  # a partition and the scope's sources in it (None: all of them)
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class PartitionedDenseStore:
 
     def __init__(self, connect: Callable[[], chromadb.ClientAPI], collection: str, embedder: Embeddings,
                  embedder_name: str, dimension: int, catalog: Catalog, *, embedded: bool, server: str = "",
-                 exact_max: int = EXACT_MAX, threads: int = _THREADS, overfetch: bool = True) -> None:
+                 exact_max: int = EXACT_MAX, threads: int = _THREADS) -> None:
         self._connect = connect
         self.server = server or "(unnamed)"
         self._name = collection
@@ -76,7 +76,6 @@ class PartitionedDenseStore:
         self._catalog = catalog
         self.embedded = embedded
         self.exact_max = exact_max
-        self.overfetch = overfetch
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="partition") if threads > 1 else None
         self._client = connect()
         self._parts: dict[str, DenseStore] = {}  # replaced whole, never changed in place: threads read it
@@ -114,13 +113,18 @@ class PartitionedDenseStore:
             prefix = self._name + "."
             held = {} if fresh else self._parts
             parts: dict[str, DenseStore] = {}
+            new: list[str] = []
             for found in sorted(self._client.list_collections(), key=lambda c: c.name):
                 part = found.name[len(prefix):]
                 if not (found.name.startswith(prefix) and (part == UNDATED or (part.isdigit() and len(part) == 4))):
                     continue
                 store = held.get(part)
-                parts[part] = store if store is not None and store.collection_id == found.id else self._new_store(part)
-            self._parts = parts
+                if store is not None and store.collection_id == found.id:
+                    parts[part] = store
+                else:
+                    new.append(part)
+            parts.update(zip(new, self._each(self._new_store, new), strict=True))  # a few round trips each
+            self._parts = dict(sorted(parts.items()))
             self._listed_at = version
 
     def _current(self) -> dict[str, DenseStore]:
@@ -272,14 +276,14 @@ class PartitionedDenseStore:
         """The ``k`` nearest passages, optionally only from ``sources``: only their years' partitions are asked.
 
         A partition the scope covers whole is searched unfiltered; a scope of at most
-        ``exact_max`` passages is scored exactly; otherwise a partition the scope holds a tenth
-        or more of is searched unfiltered twice as deep as the share needs (``overfetch``) and
-        keeps the scope's hits, and the rest filter by source (``DenseStore.search``).
+        ``exact_max`` passages is scored exactly; otherwise each partition filters by source
+        (``DenseStore.search``). Searching a partition unfiltered and deeper, then keeping the
+        scope's hits, was measured 5x slower than the filter for scopes across every year.
         """
         self.check()
         parts = self._current()
         if not sources:
-            return self._merge(k, [(store, None, None) for store in parts.values()], vector)
+            return self._merge(k, [(store, None) for store in parts.values()], vector)
         layout = self._scope_layout()
         wanted: dict[str, list[str]] = {}
         for source in sources:
@@ -288,22 +292,14 @@ class PartitionedDenseStore:
                 wanted.setdefault(part, []).append(source)
         if sum(layout.passages.get(s, 0) for s in sources) <= self.exact_max:
             return self._exact(vector, k, [(parts[p], chosen) for p, chosen in wanted.items()])
-        jobs: list[_Job] = []
-        for part, chosen in wanted.items():
-            every = layout.sources.get(part, set())
-            if len(chosen) == len(every):
-                jobs.append((parts[part], None, None))
-                continue
-            share = sum(layout.passages.get(s, 0) for s in chosen) / max(1, sum(layout.passages.get(s, 0)
-                                                                                for s in every))
-            depth = math.ceil(2 * k / share) if self.overfetch and share >= _OVERFETCH_SHARE else None
-            jobs.append((parts[part], chosen, depth))
+        jobs: list[_Job] = [(parts[p], None if len(chosen) == len(layout.sources.get(p, ())) else chosen)
+                            for p, chosen in wanted.items()]
         return self._merge(k, jobs, vector)
 
     def _merge(self, k: int, jobs: list[_Job], vector: list[float]) -> list[DenseHit]:
         """The ``k`` best of each partition's top ``k``, by similarity (then id: a stable order)."""
         def one(job: _Job) -> list[DenseHit]:
-            return job[0].search(vector, k, job[1], job[2])
+            return job[0].search(vector, k, job[1])
 
         hits = [h for part in self._each(one, jobs) for h in part]
         return sorted(hits, key=lambda h: (-h.similarity, h.passage_id))[:k]
