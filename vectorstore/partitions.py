@@ -1,6 +1,6 @@
 """The dense leg split into one Chroma collection per document year: scoped questions at 1M passages.
 
-Measured through `chroma run` at 1M passages (benchmarks/README.md, "Store scaling"), a year
+Measured through `chroma run` at 1M passages (benchmarks/README.md, "The dense store at scale"), a year
 filter on one big collection took 0.4-4 s and lost recall; a collection holding only that year
 answered in 16 ms with recall 1.0. So a passage lives in the collection of its document's year
 (``<collection>.<year>``, undated documents in ``<collection>.undated``): a question scoped by
