@@ -15,7 +15,8 @@ measures, with the same query vectors interleaved round by round:
   and ``collection`` (a collection holding only that year: per-scope collections);
 - ``partitioned``: the real ``vectorstore.partitions.PartitionedDenseStore`` (``dense_partition="year"``),
   fed the same vectors into one collection per year: unscoped over every partition in parallel
-  threads (8; ``partitioned-32``: 32, ``partitioned-seq``: one after another), scoped through
+  threads (one per partition; ``partitioned-8``: 8 threads, ``-seq``: one after another; the
+  2026-12-03 runs had 8 by default and named 32 ``partitioned-32``), scoped through
   the scope's years' partitions with the class's defaults (``partitioned-filter``: never exact,
   Chroma's filter in each partition; ``partitioned-exact``: exact up to 2,000 passages);
 - recall@40 of each strategy against the exact top 40 within the scope;
@@ -292,9 +293,9 @@ class Run:
                                           self.catalog, embedded=False, exact_max=2000)  # type: ignore[arg-type]
             cases["unscoped | partitioned"] = lambda q: [h.passage_id for h in parted.search(q.tolist(), K)]
             cases["unscoped | partitioned-seq"] = lambda q: [h.passage_id for h in sequential.search(q.tolist(), K)]
-            wide = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
-                                         self.catalog, embedded=False, threads=32)  # type: ignore[arg-type]
-            cases["unscoped | partitioned-32"] = lambda q: [h.passage_id for h in wide.search(q.tolist(), K)]
+            eight = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
+                                          self.catalog, embedded=False, threads=8)  # type: ignore[arg-type]
+            cases["unscoped | partitioned-8"] = lambda q: [h.passage_id for h in eight.search(q.tolist(), K)]
         exact_masks: dict[str, np.ndarray | None] = dict.fromkeys(cases)
         members: dict[str, int] = dict.fromkeys(cases, len(ids))
         for name, (scope, where, test) in self.scopes().items():
