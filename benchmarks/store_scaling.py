@@ -482,7 +482,7 @@ def plot(path: Path) -> None:
             ax.plot([r["at"] for r in results[key]], [r["per_second"] for r in results[key]], marker=".", label=label)
     ax.legend(fontsize=8)
     ax.set(xlabel="passages in the collection", ylabel="inserted passages/s (per 20k window)",
-           title=f"chroma run: inserts (random vectors, no embedder; batches of {results['batch']}; loaded machine)")
+           title=f"chroma run: inserts, batches of {results['batch']}\n(random vectors, no embedder; loaded machine)")
     ax.set_xscale("log")
     ax.grid(alpha=0.3)
     fig.tight_layout()
