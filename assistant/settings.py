@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     chroma_port: int = 8000
     chroma_ssl: bool = False
     collection: str = "vraagbaak"
+    dense_partition: Literal["none", "year"] = Field(
+        "none", description="'year' keeps the vectors in one Chroma collection per document year "
+                            "('<collection>.2017', '<collection>.undated'): a question scoped by year asks only "
+                            "its years, an unscoped one all of them in parallel (measured for a Chroma server at "
+                            "1M passages, benchmarks/README.md). 'none' is one collection. Changing it rebuilds."
+    )
     catalog_url: str | None = Field(
         None, description="Shared catalog database for several replicas, e.g. "
                           "'postgresql+psycopg://user@host:5432/vraagbaak' (the 'shared' extra); each collection "

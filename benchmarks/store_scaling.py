@@ -13,6 +13,12 @@ measures, with the same query vectors interleaved round by round:
   Chroma metadata, one ``where`` filter), ``ids`` (the catalog's passage ids of the scope as the
   query's ``ids``), ``exact`` (fetch the scope's vectors by id, cosine in the app; small scopes)
   and ``collection`` (a collection holding only that year: per-scope collections);
+- ``partitioned``: the real ``vectorstore.partitions.PartitionedDenseStore`` (``dense_partition="year"``),
+  fed the same vectors into one collection per year: unscoped over every partition in parallel
+  threads (one per partition; ``partitioned-8``: 8 threads, ``-seq``: one after another; the
+  2026-12-03 runs had 8 by default and named 32 ``partitioned-32``), scoped through
+  the scope's years' partitions with the class's defaults (``partitioned-filter``: never exact,
+  Chroma's filter in each partition; ``partitioned-exact``: exact up to 2,000 passages);
 - recall@40 of each strategy against the exact top 40 within the scope;
 - a fresh replica (a new process) to ready: open the client and collection, read the scope table
   (the documents' source/year/type/folder, as the catalog gives them) and answer one query; its RSS;
@@ -21,6 +27,8 @@ measures, with the same query vectors interleaved round by round:
 Results go to ``--out`` (JSON) after every step, so a cut-off run still reports.
 
     nice -n 10 python benchmarks/store_scaling.py --sizes 20000,200000,1000000 --out benchmarks/store_scaling.json
+    nice -n 10 python benchmarks/store_scaling.py --store partitioned --sizes 1000000 --out /tmp/partitioned.json
+    python benchmarks/store_scaling.py --merge /tmp/partitioned.json benchmarks/store_scaling.json  # its cases in
     python benchmarks/store_scaling.py --plot benchmarks/store_scaling.json   # the PNGs next to it
 """
 
@@ -38,7 +46,9 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +63,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_corpus import SyntheticPassage, passages, topics  # noqa: E402
 
 from assistant.scope import Scope  # noqa: E402
-from values.document import DocumentRecord  # noqa: E402
+from values.document import DocumentRecord, StoredPassage  # noqa: E402
 from vectorstore.chroma import ChromaConfig, DenseStore, open_client  # noqa: E402
+from vectorstore.partitions import PartitionedDenseStore  # noqa: E402
 
 DIM = 384
 K = 40
@@ -147,10 +158,16 @@ def start_server(path: Path, port: int) -> subprocess.Popen[bytes]:
 
 @dataclass
 class Catalog:
-    """What the catalog knows, kept in memory: documents (for ``Scope.select``) and passage ids per document."""
+    """What the catalog knows, kept in memory: documents (for ``Scope.select``) and passage ids per document.
+
+    It also answers the reads ``PartitionedDenseStore`` makes of a real catalog (version,
+    documents with their passage counts, a document's passage ids).
+    """
 
     records: dict[str, DocumentRecord]
     ids: dict[str, list[str]]
+    version: int = 0
+    _counted: tuple[int, dict[str, DocumentRecord]] = field(default_factory=lambda: (-1, {}))
 
     def add(self, p: SyntheticPassage) -> None:
         source = f"{ROOT}/{p.source}"
@@ -159,6 +176,21 @@ class Catalog:
                                                   f"{p.year}-01-01")
             self.ids[source] = []
         self.ids[source].append(p.passage_id)
+        self.version += 1
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def documents(self) -> dict[str, DocumentRecord]:
+        if self._counted[0] != self.version:
+            self._counted = (self.version, {s: replace(r, passages=len(self.ids[s])) for s, r in self.records.items()})
+        return self._counted[1]
+
+    def passage_ids(self, source: str | None = None, dense_only: bool = False) -> set[str]:
+        return set(self.ids[source]) if source else {i for ids in self.ids.values() for i in ids}
+
+    def passages_by_id(self, ids: object) -> dict[str, StoredPassage]:
+        raise AssertionError("no id is in two partitions here")
 
 
 def metadata(p: SyntheticPassage) -> dict[str, str | int]:
@@ -185,33 +217,46 @@ class Run:
     def save(self) -> None:
         Path(self.args.out).write_text(json.dumps(self.results, indent=1))
 
-    def grow(self, collection: Any, year_collection: Any, size: int) -> None:
-        """Insert passages until the collection holds ``size``, timing each window."""
-        window_started, window_count = time.perf_counter(), 0
+    def grow(self, collection: Any, year_collection: Any, parted: PartitionedDenseStore | None, size: int) -> None:
+        """Insert passages until the collection (and/or the partitions) hold ``size``, timing each store's inserts."""
+        single = self.args.store != "partitioned"
+        window_count = 0
+        spent = {"insert": 0.0, "insert_partitioned": 0.0}
         while len(self.held_ids) < size:
             batch = [next(self.stream) for _ in range(min(self.args.batch, size - len(self.held_ids)))]
             for p in batch:
                 self.catalog.add(p)
             vectors = self.vectors.of(batch, len(self.held_ids))
             metas = [metadata(p) for p in batch]
-            collection.add(ids=[p.passage_id for p in batch], embeddings=vectors, documents=[p.text for p in batch],
-                           metadatas=metas)
-            in_year = [i for i, p in enumerate(batch) if p.year == self.args.year]
-            if in_year:
-                year_collection.add(ids=[batch[i].passage_id for i in in_year], embeddings=vectors[in_year],
-                                    documents=[batch[i].text for i in in_year], metadatas=[metas[i] for i in in_year])
+            ids, texts = [p.passage_id for p in batch], [p.text for p in batch]
+            if single:
+                started = time.perf_counter()
+                collection.add(ids=ids, embeddings=vectors, documents=texts, metadatas=metas)
+                in_year = [i for i, p in enumerate(batch) if p.year == self.args.year]
+                if in_year:
+                    year_collection.add(ids=[batch[i].passage_id for i in in_year], embeddings=vectors[in_year],
+                                        documents=[batch[i].text for i in in_year],
+                                        metadatas=[metas[i] for i in in_year])
+                spent["insert"] += time.perf_counter() - started
+            if parted is not None:
+                started = time.perf_counter()
+                parted.add_vectors(ids, texts, vectors.tolist(), metas, [p.year for p in batch])  # type: ignore[arg-type]
+                spent["insert_partitioned"] += time.perf_counter() - started
             self.held.append(vectors)
-            self.held_ids += [p.passage_id for p in batch]
+            self.held_ids += ids
             self.held_meta += [(m["source"], int(m["year"]), str(m["type"]), str(m["folder"])) for m in metas]  # type: ignore[misc]
             window_count += len(batch)
             if window_count >= 20000 or len(self.held_ids) == size:
-                seconds = time.perf_counter() - window_started
-                self.results["insert"].append({"at": len(self.held_ids), "passages": window_count,
-                                               "seconds": round(seconds, 2),
-                                               "per_second": round(window_count / seconds, 1)})
-                print(f"  inserted {len(self.held_ids):,}: {window_count / seconds:,.0f} passages/s", flush=True)
+                for key, seconds in spent.items():
+                    if seconds:
+                        self.results.setdefault(key, []).append(
+                            {"at": len(self.held_ids), "passages": window_count, "seconds": round(seconds, 2),
+                             "per_second": round(window_count / seconds, 1)})
+                print(f"  inserted {len(self.held_ids):,}: " + ", ".join(
+                    f"{k} {window_count / v:,.0f} passages/s" for k, v in spent.items() if v), flush=True)
                 self.save()
-                window_started, window_count = time.perf_counter(), 0
+                window_count = 0
+                spent = dict.fromkeys(spent, 0.0)
 
     def scopes(self) -> dict[str, tuple[Scope, dict[str, object], Callable[[tuple[str, int, str, str]], bool]]]:
         """Each scope: the vraagbaak Scope, the equivalent Chroma where filter, and a test for the exact top."""
@@ -225,8 +270,8 @@ class Run:
             "type pdf": (Scope.of(types=["pdf"]), {"type": "pdf"}, lambda m: m[2] == "pdf"),
         }
 
-    def measure(self, size: int, dense: DenseStore, collection: Any, year_collection: Any, port: int,
-                server: subprocess.Popen[bytes]) -> None:
+    def measure(self, size: int, dense: DenseStore, collection: Any, year_collection: Any,
+                parted: PartitionedDenseStore | None, port: int, server: subprocess.Popen[bytes]) -> None:
         """Query latency and recall per scope and strategy, a fresh replica, RSS; saved under ``sizes[size]``."""
         out: dict[str, Any] = {"passages": len(self.held_ids), "documents": len(self.catalog.records)}
         self.results["sizes"][str(size)] = out
@@ -234,10 +279,25 @@ class Run:
         metas = self.held_meta
         ids = np.array(self.held_ids)
         records = self.catalog.records
-        cases: dict[str, Callable[[np.ndarray], list[str]]] = {
-            "unscoped": lambda q: [h.passage_id for h in dense.search(q.tolist(), K)]}
-        exact_masks: dict[str, np.ndarray | None] = {"unscoped": None}
-        members: dict[str, int] = {"unscoped": len(ids)}
+        single = self.args.store != "partitioned"
+        cases: dict[str, Callable[[np.ndarray], list[str]]] = {}
+        if single:
+            cases["unscoped"] = lambda q: [h.passage_id for h in dense.search(q.tolist(), K)]
+        sequential = None
+        if parted is not None:
+            sequential = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
+                                               self.catalog, embedded=False, threads=1)  # type: ignore[arg-type]
+            filtered = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
+                                             self.catalog, embedded=False, exact_max=0)  # type: ignore[arg-type]
+            exact = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
+                                          self.catalog, embedded=False, exact_max=2000)  # type: ignore[arg-type]
+            cases["unscoped | partitioned"] = lambda q: [h.passage_id for h in parted.search(q.tolist(), K)]
+            cases["unscoped | partitioned-seq"] = lambda q: [h.passage_id for h in sequential.search(q.tolist(), K)]
+            eight = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
+                                          self.catalog, embedded=False, threads=8)  # type: ignore[arg-type]
+            cases["unscoped | partitioned-8"] = lambda q: [h.passage_id for h in eight.search(q.tolist(), K)]
+        exact_masks: dict[str, np.ndarray | None] = dict.fromkeys(cases)
+        members: dict[str, int] = dict.fromkeys(cases, len(ids))
         for name, (scope, where, test) in self.scopes().items():
             mask = np.fromiter((test(m) for m in metas), bool, len(metas))
             scope_ids = ids[mask].tolist()
@@ -265,19 +325,28 @@ class Run:
                 scores = np.asarray(got["embeddings"], dtype=np.float32) @ q
                 return [got["ids"][i] for i in np.argsort(-scores)[:K]]
 
-            cases[f"{name} | today"] = today
-            cases[f"{name} | where"] = by_where
-            if len(scope_ids) <= self.args.ids_max:
-                cases[f"{name} | ids"] = by_ids
-            if len(scope_ids) <= self.args.exact_max:
-                cases[f"{name} | exact"] = exact
-            if name.startswith("year"):
-                cases[f"{name} | collection"] = lambda q: list(year_collection.query(
-                    query_embeddings=[q.tolist()], n_results=K, include=["distances"])["ids"][0])
+            if single:
+                cases[f"{name} | today"] = today
+                cases[f"{name} | where"] = by_where
+                if len(scope_ids) <= self.args.ids_max:
+                    cases[f"{name} | ids"] = by_ids
+                if len(scope_ids) <= self.args.exact_max:
+                    cases[f"{name} | exact"] = exact
+                if name.startswith("year"):
+                    cases[f"{name} | collection"] = lambda q: list(year_collection.query(
+                        query_embeddings=[q.tolist()], n_results=K, include=["distances"])["ids"][0])
+            if parted is not None:
+                def by_partition(q: np.ndarray, scope: Scope = scope,
+                                 store: PartitionedDenseStore = parted) -> list[str]:
+                    return [h.passage_id for h in store.search(q.tolist(), K, scope.select(records))]
+
+                cases[f"{name} | partitioned"] = by_partition
+                if len(scope_ids) <= 2000:  # else all three take the same path
+                    cases[f"{name} | partitioned-filter"] = partial(by_partition, store=filtered)
+                    cases[f"{name} | partitioned-exact"] = partial(by_partition, store=exact)
             for case in [c for c in cases if c.startswith(name + " |")]:
                 exact_masks[case] = mask
                 members[case] = len(scope_ids)
-        members.update({c: members["unscoped"] for c in ["unscoped"]})
         for case in cases:  # a warm-up query each
             cases[case](self.queries[0])
         seconds: dict[str, list[float]] = {c: [] for c in cases}
@@ -304,7 +373,15 @@ class Run:
         out["queries"] = table
         out["chroma_rss_mb"] = rss_mb(server.pid)
         out["bench_rss_mb"] = rss_mb(os.getpid())
+        if parted is not None:
+            out["partitions"] = len(parted._parts)
+            started = time.perf_counter()  # what a replica's start adds: list the partitions, open each
+            PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM, self.catalog,
+                                  embedded=False).close()  # type: ignore[arg-type]
+            out["partitioned_open_s"] = round(time.perf_counter() - started, 3)
         self.save()
+        if not single:
+            return
         out["replica"] = self.replica(port)
         print(f"  replica ready in {out['replica']['ready_s']} s (RSS {out['replica']['rss_mb']} MB); "
               f"chroma RSS {out['chroma_rss_mb']} MB", flush=True)
@@ -375,6 +452,22 @@ def embedded(args: argparse.Namespace, size: int) -> dict[str, Any]:
                           "p95_ms": round(1000 * percentile(v, 0.95), 1)} for case, v in seconds.items()}}
 
 
+def merge(source: Path, into: Path) -> None:
+    """Add a partitioned run's query cases, partition count and insert rates to another run's results."""
+    got, results = json.loads(source.read_text()), json.loads(into.read_text())
+    for size, measured in got["sizes"].items():
+        target = results["sizes"].setdefault(size, {"passages": measured["passages"],
+                                                    "documents": measured["documents"]})
+        target.setdefault("queries", {}).update(measured.get("queries", {}))
+        for key in ("partitions", "partitioned_open_s", "chroma_rss_mb", "bench_rss_mb"):
+            if key in measured:
+                target[key if key.startswith("partition") else f"{key}_partitioned_run"] = measured[key]
+    if got.get("insert_partitioned"):
+        results["insert_partitioned"] = got["insert_partitioned"]
+    into.write_text(json.dumps(results, indent=1))
+    print(f"merged {source} into {into}")
+
+
 def plot(path: Path) -> None:
     """PNG plots next to the results: insert rate by collection size, and p95 per scope and strategy by size."""
     import matplotlib
@@ -384,9 +477,12 @@ def plot(path: Path) -> None:
 
     results = json.loads(path.read_text())
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([r["at"] for r in results["insert"]], [r["per_second"] for r in results["insert"]], marker=".")
+    for key, label in (("insert", "one collection"), ("insert_partitioned", "partitioned by year")):
+        if results.get(key):
+            ax.plot([r["at"] for r in results[key]], [r["per_second"] for r in results[key]], marker=".", label=label)
+    ax.legend(fontsize=8)
     ax.set(xlabel="passages in the collection", ylabel="inserted passages/s (per 20k window)",
-           title=f"chroma run: insert throughput (random vectors, batches of {results['batch']})")
+           title=f"chroma run: inserts, batches of {results['batch']}\n(random vectors, no embedder; loaded machine)")
     ax.set_xscale("log")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -407,7 +503,8 @@ def plot(path: Path) -> None:
     for ax in axes.flat[len(scopes):]:
         ax.axis("off")
     axes.flat[0].set_ylabel("query p95, ms (red: 300 ms target)")
-    fig.suptitle("chroma run: top-40 query p95 by scope and strategy (random vectors)")
+    fig.suptitle("chroma run: top-40 query p95 by scope and strategy (random vectors, no embedder; "
+                 "machine loaded by other jobs: upper bounds)")
     fig.tight_layout()
     fig.savefig(path.parent / "store_scaling_queries.png", dpi=110)
     print(f"wrote {path.parent / 'store_scaling_insert.png'} and {path.parent / 'store_scaling_queries.png'}")
@@ -426,11 +523,18 @@ def main() -> None:
     parser.add_argument("--ids-max", type=int, default=50000, help="largest scope the `ids` strategy is tried on")
     parser.add_argument("--exact-max", type=int, default=2000, help="largest scope the `exact` strategy is tried on")
     parser.add_argument("--embedded", type=int, default=20000, help="also measure embedded mode at this size (0: no)")
+    parser.add_argument("--store", choices=["both", "single", "partitioned"], default="both",
+                        help="one collection (and its strategies), the partitioned store, or both side by side")
     parser.add_argument("--plot", type=Path, help="only draw the PNGs of a results file")
+    parser.add_argument("--merge", nargs=2, type=Path, metavar=("FROM", "INTO"),
+                        help="copy a --store partitioned run's cases and inserts into another results file")
     parser.add_argument("--replica", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plot:
         plot(args.plot)
+        return
+    if args.merge:
+        merge(*args.merge)
         return
     if args.replica:
         replica(int(args.replica[0]), Path(args.replica[1]), int(args.replica[2]))
@@ -450,10 +554,15 @@ def main() -> None:
         collection = client.get_collection(COLLECTION)
         year_collection = client.get_or_create_collection(f"{COLLECTION}-{args.year}",
                                                           metadata={"hnsw:space": "cosine"})
+        parted = None
+        if args.store != "single":  # its partitions are ``scale.<year>``: no clash with the two above
+            parted = PartitionedDenseStore(lambda: client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
+                                           run.catalog, embedded=False)  # type: ignore[arg-type]
+        run.results["store"] = args.store
         for size in sorted(int(s) for s in args.sizes.split(",")):
             print(f"growing to {size:,} passages", flush=True)
-            run.grow(collection, year_collection, size)
-            run.measure(size, dense, collection, year_collection, port, server)
+            run.grow(collection, year_collection, parted, size)
+            run.measure(size, dense, collection, year_collection, parted, port, server)
     finally:
         server.terminate()
         server.wait(timeout=60)

@@ -227,7 +227,8 @@ class Ingestor:
                                     pending.size, pending.mtime, len(pending.passages), time.time(), doc.date)
             documents.append((record, pending.passages))
             if pending.vectors is not None:
-                vectors = {**(vectors or {}), **pending.vectors}
+                vectors = vectors if vectors is not None else {}
+                vectors.update(pending.vectors)
         report.embedded += self.store.write(documents, vectors)
         for pending in batch:
             if pending.existed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -128,6 +128,11 @@ class DenseStore:
                 f"{wanted_dim}). Set VRAAGBAAK_EMBEDDER={built_by} or rebuild with `vraagbaak ingest --rebuild PATH`."
             )
 
+    @property
+    def collection_id(self) -> object:
+        """The collection's id: another after the collection was dropped and created again."""
+        return self._collection.id
+
     def check(self) -> None:
         """Raise the embedder mismatch found on opening, if any."""
         if self.mismatch is not None:
@@ -155,16 +160,21 @@ class DenseStore:
         self._open()
 
     @_server_faults
-    def add(self, ids: list[str], texts: list[str], metadatas: list[dict[str, str | int]]) -> None:
-        """Embed ``texts`` and upsert them under ``ids`` (re-adding an id replaces it)."""
+    def add(self, ids: list[str], texts: list[str], metadatas: list[dict[str, str | int]],
+            years: Sequence[int | None] | None = None) -> None:
+        """Embed ``texts`` and upsert them under ``ids`` (re-adding an id replaces it).
+
+        ``years`` (each passage's document year) is what a partitioned store files by; one
+        collection holds every year.
+        """
         if ids:
             self.check()
             self._chroma.add_texts(texts=texts, metadatas=metadatas, ids=ids)
 
     @_server_faults
     def add_vectors(self, ids: list[str], texts: list[str], vectors: list[list[float]],
-                    metadatas: list[dict[str, str | int]]) -> None:
-        """Upsert already computed vectors."""
+                    metadatas: list[dict[str, str | int]], years: Sequence[int | None] | None = None) -> None:
+        """Upsert already computed vectors (``years`` as in ``add``: one collection ignores them)."""
         if ids:
             self._collection.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)  # type: ignore[arg-type]
 
@@ -184,6 +194,39 @@ class DenseStore:
                              [list(map(float, v)) for v in got["embeddings"]],  # type: ignore[union-attr]
                              metas)  # type: ignore[arg-type]
 
+    def place(self, years: Mapping[str, int | None]) -> None:
+        """Nothing to move when a document's year changes: one collection holds every year."""
+
+    def settle(self, years: Mapping[str, int | None]) -> None:
+        """Nothing to clean after a document's year changed: one collection holds every year."""
+
+    @_server_faults
+    def present(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` the collection holds."""
+        out: list[str] = []
+        for at in range(0, len(ids), 5000):
+            out += self._collection.get(ids=list(ids[at:at + 5000]), include=[])["ids"]
+        return out
+
+    @_server_faults
+    def vectors(self, ids: Sequence[str], documents: bool = True) -> tuple[
+            list[str], list[str], list[list[float]], list[dict[str, str | int]]]:
+        """The stored ids, texts (empty without ``documents``), vectors and metadata of those of ``ids`` held."""
+        got_ids: list[str] = []
+        texts: list[str] = []
+        vectors: list[list[float]] = []
+        metas: list[dict[str, str | int]] = []
+        for at in range(0, len(ids), 5000):
+            chunk = list(ids[at:at + 5000])
+            got = (self._collection.get(ids=chunk, include=["embeddings", "documents", "metadatas"]) if documents
+                   else self._collection.get(ids=chunk, include=["embeddings"]))
+            got_ids += got["ids"]
+            vectors += [list(map(float, v)) for v in got["embeddings"]]  # type: ignore[union-attr]
+            if documents:
+                texts += list(got["documents"] or [])
+                metas += [dict(m or {}) for m in got["metadatas"] or []]  # type: ignore[arg-type]
+        return got_ids, texts, vectors, metas
+
     @_server_faults
     def delete(self, ids: list[str]) -> None:
         """Remove vectors by id (unknown ids are ignored)."""
@@ -202,6 +245,9 @@ class DenseStore:
                 return out
             offset += len(batch)
 
+    def close(self) -> None:
+        """Nothing to release: the client closes with the process."""
+
     @_server_faults
     def count(self) -> int:
         """How many vectors the collection holds."""
@@ -215,17 +261,17 @@ class DenseStore:
         first searches everything, a few times deeper, and keeps the hits in scope; only when
         too few are left does it fall back to the filter.
         """
-        self.check()
-        total = self.count()
+        self.check()  # no count() first: Chroma returns fewer than ``n_results`` when it holds fewer
         if not sources:
-            return self._query(vector, min(k, total), None)
+            return self._query(vector, k, None)
         if len(sources) > _FILTER_SOURCES:
             wanted = set(sources)
-            depth = min(total, k * _OVERFETCH)
-            kept = [h for h in self._query(vector, depth, None, with_source=True) if h.source in wanted]
-            if len(kept) >= k or depth == total:
+            depth = k * _OVERFETCH
+            everything = self._query(vector, depth, None, with_source=True)
+            kept = [h for h in everything if h.source in wanted]
+            if len(kept) >= k or len(everything) < depth:
                 return kept[:k]
-        return self._query(vector, min(k, total), {"source": {"$in": sources}})
+        return self._query(vector, k, {"source": {"$in": sources}})
 
     def _query(self, vector: list[float], n: int, where: dict[str, object] | None,
                with_source: bool = False) -> list[DenseHit]:

@@ -24,6 +24,9 @@ from values.passage import Passage
 from vectorstore.catalog import Catalog
 from vectorstore.chroma import DenseHit, DenseStore
 from vectorstore.keyword_leg import KeywordHit, KeywordLeg
+from vectorstore.partitions import PartitionedDenseStore
+
+Dense = DenseStore | PartitionedDenseStore  # one collection, or one per document year (``dense_partition``)
 
 _QA_KEYWORD_ONLY = frozenset({"question", "header"})  # parts found by keyword only, unless embedded on request
 _FOLDERS = "folders"
@@ -54,6 +57,7 @@ class IndexSettings:
     structure: bool
     embed_question_parts: bool
     chunker_version: int = 3
+    dense_partition: str = "none"  # an index built before this setting existed had one collection
 
     def to_json(self) -> str:
         """Stable serialisation for the catalog."""
@@ -75,7 +79,7 @@ class PassageIndex:
     and this process's view of Chroma in step when it ends.
     """
 
-    def __init__(self, catalog: Catalog, dense: DenseStore, keyword: KeywordLeg, settings: IndexSettings,
+    def __init__(self, catalog: Catalog, dense: Dense, keyword: KeywordLeg, settings: IndexSettings,
                  location: str) -> None:
         self._catalog = catalog
         self._dense = dense
@@ -196,7 +200,7 @@ class PassageIndex:
         """Load the keyword index now rather than on the first question."""
         self._keyword.refresh()
 
-    def _fresh_dense(self) -> DenseStore:
+    def _fresh_dense(self) -> Dense:
         """The Chroma leg, re-read from disk first when another process has committed since."""
         if not self._writing and self._dense.embedded:  # a server's view is never stale
             with self._lock:
@@ -297,6 +301,7 @@ class PassageIndex:
         ids: list[str] = []
         texts: list[str] = []
         metas: list[dict[str, str | int]] = []
+        years: list[int | None] = []
         for record, passages in documents:
             rows = []
             for order, passage in enumerate(passages):
@@ -308,9 +313,10 @@ class PassageIndex:
                     ids.append(passage.passage_id)
                     texts.append(passage.embed_text)
                     metas.append({"source": passage.source, "kind": passage.kind})
+                    years.append(record.year)
             rows_by_doc.append((record, rows))
         if vectors is None:
-            self._dense.add(ids, texts, metas)
+            self._dense.add(ids, texts, metas, years)
         else:
             missing = [i for i in ids if i not in vectors]
             if missing:
@@ -318,14 +324,17 @@ class PassageIndex:
                                  f"(e.g. {missing[0]}): nothing of this batch was written")
             if ids:
                 self._dense.check()
-            self._dense.add_vectors(ids, texts, [list(vectors[i]) for i in ids], metas)
+            self._dense.add_vectors(ids, texts, [list(vectors[i]) for i in ids], metas, years)
         stale: list[str] = []
+        kept: dict[str, int | None] = {}  # vectors re-added under their old ids: maybe a year's partition ago
         with self._catalog.transaction() as write:
             for record, rows in rows_by_doc:
                 old = self._catalog.passage_ids(record.source)  # empty for a new document
                 stale += sorted(old - {r.passage_id for r in rows})
+                kept.update((r.passage_id, record.year) for r in rows if r.dense and r.passage_id in old)
                 write.replace_document(record, rows)
         self._dense.delete(stale)
+        self._dense.settle(kept)
         return len(ids)
 
     def rename(self, old: str, new: str, mtime: float) -> None:
@@ -358,10 +367,24 @@ class PassageIndex:
         return len(present)
 
     def set_dates(self, dates: Mapping[str, str | None]) -> None:
-        """Record the dates documents state (their metadata read again), in one transaction."""
-        if dates:
-            with self._catalog.transaction() as write:
-                write.set_dates(dates)
+        """Record the dates documents state (their metadata read again), in one transaction.
+
+        The vectors of a document whose year changes go to that year's partition first (a
+        partitioned store), then the catalog commits, then the old copies go.
+        """
+        if not dates:
+            return
+        known = self._catalog.documents()
+        moved: dict[str, int | None] = {}
+        for source, date in dates.items():
+            record = known.get(source)
+            year = int(date[:4]) if date else None
+            if record is not None and record.year != year:
+                moved.update(dict.fromkeys(self._catalog.passage_ids(source, dense_only=True), year))
+        self._dense.place(moved)
+        with self._catalog.transaction() as write:
+            write.set_dates(dates)
+        self._dense.settle(moved)
 
     def set_folders(self, folders: Mapping[str, Sequence[str]]) -> None:
         """Record the folders documents were ingested from, with their exclude patterns."""
@@ -376,5 +399,6 @@ class PassageIndex:
         self._catalog.record_run(started_at, seconds, report, asdict(self.settings))
 
     def close(self) -> None:
-        """Release the catalog's connections."""
+        """Release the catalog's connections and the dense leg's search threads."""
+        self._dense.close()
         self._catalog.close()

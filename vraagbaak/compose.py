@@ -25,9 +25,10 @@ from values.errors import ConfigError
 from values.text import Tokenizer
 from vectorstore.catalog import Catalog
 from vectorstore.chroma import ChromaConfig, DenseStore, open_client
-from vectorstore.index import IndexSettings, PassageIndex
+from vectorstore.index import Dense, IndexSettings, PassageIndex
 from vectorstore.keyword import KeywordIndex
 from vectorstore.keyword_leg import KeywordLeg
+from vectorstore.partitions import PartitionedDenseStore
 from vectorstore.sqlite_catalog import SqliteCatalog
 from vraagbaak.doors import Doors
 
@@ -106,15 +107,21 @@ def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokeni
     index_settings = IndexSettings(
         embedder=settings.embedder, dimension=dimension, chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap, structure=settings.structure,
-        embed_question_parts=settings.embed_question_parts)
+        embed_question_parts=settings.embed_question_parts, dense_partition=settings.dense_partition)
     if settings.catalog_url is not None and chroma_client is None and config.host is None:
         raise ConfigError("catalog_url shares the catalog between replicas, but the vectors would stay in this "
                           f"data dir ({config.path}): set chroma_host to the Chroma server they share")
     catalog = make_catalog(settings)
     connect = (lambda: chroma_client) if chroma_client is not None else (lambda: open_client(config))
     embedded = chroma_client is None and config.host is None
-    dense = DenseStore(connect, config.collection, embedder, settings.embedder, dimension, embedded=embedded,
-                       server=f"{config.host}:{config.port}" if config.host else "")
+    server = f"{config.host}:{config.port}" if config.host else ""
+    dense: Dense
+    if settings.dense_partition == "year":
+        dense = PartitionedDenseStore(connect, config.collection, embedder, settings.embedder, dimension, catalog,
+                                      embedded=embedded, server=server)
+    else:
+        dense = DenseStore(connect, config.collection, embedder, settings.embedder, dimension, embedded=embedded,
+                           server=server)
     keyword = make_keyword(settings, catalog, tokenizer)
     return PassageIndex(catalog, dense, keyword, index_settings, location=str(settings.data_dir.resolve()))
 

@@ -1,0 +1,222 @@
+"""The dense leg partitioned by document year (``dense_partition="year"``), embedded and over a real `chroma run`.
+
+A partitioned index must find what one collection finds (same passages, same order) for
+unscoped and scoped questions, ask only the partitions of a scope's years, and stay in step
+with the catalog through every write: a date that changes, a removal, a rename, a rebuild, a
+crash between the vectors and the catalog.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.assistant import Assistant
+from assistant.scope import Scope
+from tests.conftest import SEED, SMALL_SET
+from tests.servers import chroma_run
+from tests.store_view import catalog_of, dense_of
+from vectorstore.chroma import DenseStore
+from vectorstore.partitions import PartitionedDenseStore, partition_of
+
+pytestmark = pytest.mark.slow
+
+YEARS = [2015, 2016, 2016, 2017, 2018, None]  # one per Chamber document; None: its date line dropped
+QUESTIONS = ["Hoeveel projectsubsidie ontvangt OTA van WVG?", "Welke maatregelen neemt de minister?",
+             "Wat is de budgettaire impact?", "ongeregeldheden in Boma", "hoeveel voertuigen heeft de politie"]
+
+
+def dated_docs(folder: Path) -> Path:
+    """The seed document (undated) and six Chamber questions re-dated over four years, two in a sub-folder."""
+    folder.mkdir()
+    shutil.copy(SEED, folder)
+    (folder / "sub").mkdir()
+    for n, (path, year) in enumerate(zip(SMALL_SET, YEARS, strict=True)):
+        text = path.read_text(encoding="utf-8")
+        assert "Datum indiening: 2017-" in text
+        text = text.replace("Datum indiening: 2017-", f"Datum indiening: {year}-" if year else "Ingediend: ")
+        (folder / ("sub" if n % 3 == 0 else ".") / path.name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(params=["embedded", "server"])
+def pair(request: pytest.FixtureRequest, make_assistant: Callable[..., Assistant],
+         tmp_path: Path) -> Iterator[tuple[Assistant, Assistant, Path]]:
+    """One collection and a partitioned one over the same documents: embedded, or in one `chroma run`."""
+    docs = dated_docs(tmp_path / "docs")
+    with chroma_run(tmp_path / "server") if request.param == "server" else _nothing() as port:
+        server: dict[str, Any] = {"chroma_host": "127.0.0.1", "chroma_port": port} if port else {}
+        single = make_assistant(data_dir=tmp_path / "single", collection="single", **server)
+        parted = make_assistant(data_dir=tmp_path / "parted", collection="parted", dense_partition="year", **server)
+        for a in (single, parted):
+            a.ingest([docs])
+        yield single, parted, docs
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def partitioned(a: Assistant) -> PartitionedDenseStore:
+    dense = dense_of(a)
+    assert isinstance(dense, PartitionedDenseStore)
+    return dense  # type: ignore[return-value]
+
+
+def in_step(a: Assistant) -> None:
+    """Every committed dense passage has exactly one vector, in its document's year's partition; no other vector."""
+    catalog = catalog_of(a)
+    dense = partitioned(a)
+    dense.reopen()  # what a new process sees
+    want = {}
+    for source, record in catalog.documents().items():
+        for pid in catalog.passage_ids(source, dense_only=True):
+            want[pid] = partition_of(record.year)
+    got: dict[str, str] = {}
+    for part, store in dense._parts.items():
+        for pid in store._collection.get(include=[])["ids"]:
+            assert pid not in got, f"{pid} in partitions {got[pid]} and {part}"
+            got[pid] = part
+    assert got == want
+    assert a.index.vector_count() == len(want) > 0
+
+
+def scopes(a: Assistant, docs: Path) -> list[Scope]:
+    chamber = sorted(str(p) for p in docs.glob("*.txt") if p.name.startswith("bekamer"))
+    return [Scope(), Scope.of(years=[2016]), Scope.of(years=[2015, 2018]), Scope.of(paths=[chamber[0]]),
+            Scope.of(paths=[str(docs / "sub")]), Scope.of(paths=[str(docs / "sub")], years=[2017]),
+            Scope.of(types=["txt"], years=[2017, 2016])]
+
+
+def ranked(a: Assistant, question: str, scope: Scope) -> tuple[list[tuple[str, float]], list[str]]:
+    """The dense leg's (id, similarity) top 40 and the fused retrieval's ids, for ``question`` in ``scope``."""
+    sources = scope.select(a.documents()) if scope else None
+    vector = a.retriever.embedder.embed_query(question)
+    dense = [(h.passage_id, round(h.similarity, 5)) for h in a.index.search_dense(vector, 40, sources)]
+    return dense, [h.passage_id for h in a.retriever.retrieve(question, sources=sources).hits]
+
+
+@pytest.mark.parametrize("exact_max", [2000, 0])
+def test_same_passages_as_one_collection(pair: tuple[Assistant, Assistant, Path], exact_max: int) -> None:
+    single, parted, docs = pair
+    partitioned(parted).exact_max = exact_max  # 2000: every scope here scored exactly; 0: through Chroma
+    assert set(partitioned(parted)._parts) == {"2015", "2016", "2017", "2018", "undated"}
+    for scope in scopes(single, docs):
+        for question in QUESTIONS:
+            want_dense, want_hits = ranked(single, question, scope)
+            got_dense, got_hits = ranked(parted, question, scope)
+            # equal similarities may come in either order from HNSW: compare by (similarity, id)
+            assert sorted(got_dense, key=lambda h: (-h[1], h[0])) == sorted(want_dense, key=lambda h: (-h[1], h[0]))
+            assert got_hits == want_hits, (scope, question)
+            assert got_dense and want_dense
+
+
+def test_a_year_asks_only_its_partition(pair: tuple[Assistant, Assistant, Path],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, parted, docs = pair
+    asked: list[str] = []
+    for name in ("search", "vectors"):
+        original = getattr(DenseStore, name)
+
+        def spy(self: DenseStore, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            asked.append(self._name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DenseStore, name, spy)
+    dense = partitioned(parted)
+    for exact_max in (2000, 0):
+        dense.exact_max = exact_max
+        asked.clear()
+        parted.retriever.retrieve(QUESTIONS[1], sources=Scope.of(years=[2016]).select(parted.documents()))
+        assert asked == ["parted.2016"]
+        asked.clear()
+        parted.retriever.retrieve(QUESTIONS[1], sources=Scope.of(years=[2015, 2018]).select(parted.documents()))
+        assert sorted(asked) == ["parted.2015", "parted.2018"]
+        asked.clear()
+        parted.retriever.retrieve(QUESTIONS[1], sources=Scope.of(paths=[str(docs / "sub")]).select(parted.documents()))
+        assert sorted(asked) == ["parted.2015", "parted.2017"]
+    asked.clear()
+    parted.retriever.retrieve(QUESTIONS[1])
+    assert sorted(asked) == ["parted.2015", "parted.2016", "parted.2017", "parted.2018", "parted.undated"]
+
+
+def test_writes_leave_no_orphan(pair: tuple[Assistant, Assistant, Path]) -> None:
+    _, parted, docs = pair
+    in_step(parted)
+    moved = next(p for p in docs.glob("*.txt") if "Datum indiening: 2016-" in p.read_text(encoding="utf-8"))
+    before = {r.passage_id for r in catalog_of(parted).passages_of(str(moved))}
+    moved.write_text(moved.read_text(encoding="utf-8").replace("Datum indiening: 2016-", "Datum indiening: 2019-"),
+                     encoding="utf-8")
+    assert parted.ingest([docs]).updated == 1
+    after = {r.passage_id for r in catalog_of(parted).passages_of(str(moved))}
+    assert before & after, "some passages keep their ids: their vectors moved partitions under the same id"
+    assert parted.documents()[str(moved)].year == 2019
+    in_step(parted)
+    sources = Scope.of(years=[2019]).select(parted.documents())
+    assert sources == [str(moved)]
+    vector = parted.retriever.embedder.embed_query(QUESTIONS[1])
+    assert {catalog_of(parted).passages_by_id([h.passage_id])[h.passage_id].passage.source
+            for h in parted.index.search_dense(vector, 40, sources)} == {str(moved)}
+
+    gone = docs / "sub" / SMALL_SET[3].name
+    gone.unlink()
+    assert parted.ingest([docs], sync=True).removed == 1
+    in_step(parted)
+
+    renamed = docs / "sub" / SMALL_SET[0].name
+    renamed.rename(docs / "elsewhere.txt")
+    assert parted.ingest([docs], sync=True).renamed == 1
+    in_step(parted)
+
+    parted.ingest([docs], rebuild=True)
+    in_step(parted)
+
+
+def test_a_new_year_date_read_again_moves_vectors(pair: tuple[Assistant, Assistant, Path]) -> None:
+    _, parted, docs = pair
+    record = next(r for r in parted.documents().values() if r.year == 2018)
+    parted.index.set_dates({record.source: "2020-05-01"})  # what a metadata rules refresh does
+    assert parted.documents()[record.source].year == 2020
+    in_step(parted)
+
+
+class Crash(BaseException):
+    """Stands for the process dying: nothing catches it, no writer finishes."""
+
+
+@pytest.mark.parametrize("point", ["after-vectors", "after-commit"])
+def test_a_crash_in_the_write_is_repaired(pair: tuple[Assistant, Assistant, Path], point: str,
+                                          monkeypatch: pytest.MonkeyPatch,
+                                          make_assistant: Callable[..., Assistant]) -> None:
+    _, parted, docs = pair
+    changed = next(p for p in docs.rglob("*.txt") if "Datum indiening: 2015-" in p.read_text(encoding="utf-8"))
+    changed.write_text(changed.read_text(encoding="utf-8").replace("Datum indiening: 2015-", "Datum indiening: 2021-")
+                       + "\nEen nieuwe alinea over de begroting van 2021.\n", encoding="utf-8")
+    (docs / "new.txt").write_text("Datum: 2014-02-03\n\nEen nieuw document over de politie.\n", encoding="utf-8")
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise Crash
+
+    if point == "after-vectors":  # vectors in their partitions, the catalog not yet written
+        monkeypatch.setattr(catalog_of(parted), "transaction", crash)
+    else:  # the catalog committed, the old copies and stale vectors not yet gone
+        monkeypatch.setattr(PartitionedDenseStore, "settle", crash)
+    with pytest.raises(Crash):
+        parted.ingest([docs])
+    monkeypatch.undo()
+    settings = {"data_dir": Path(parted.index.location), "collection": "parted", "dense_partition": "year"}
+    if not dense_of(parted).embedded:
+        settings |= {"chroma_host": "127.0.0.1", "chroma_port": int(dense_of(parted).server.rsplit(":", 1)[1])}
+    again = make_assistant(**settings)
+    again.ingest([docs])
+    assert again.documents()[str(changed)].year == 2021
+    assert again.documents()[str(docs / "new.txt")].year == 2014
+    in_step(again)
