@@ -8,6 +8,7 @@ loopback without keys (and, for the page, a sign-in) is refused unless the netwo
 from __future__ import annotations
 
 import errno
+import signal
 import socket
 import threading
 from functools import partial
@@ -36,17 +37,30 @@ class Server:
         self.url = url
 
     def wait(self) -> None:
-        """Block until the server stops (Ctrl-C stops it)."""
+        """Block until the server stops: Ctrl-C or SIGTERM stop it gracefully.
+
+        SIGTERM is what `kill`, systemd and docker send, and the only way to stop a server started
+        in the background (`nohup vraagbaak serve &`), where the shell makes it ignore SIGINT.
+        """
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
         try:
             while self._thread.is_alive():
                 self._thread.join(0.5)
         except KeyboardInterrupt:
             self.stop()
+        finally:
+            if main:
+                signal.signal(signal.SIGTERM, previous)
 
     def stop(self) -> None:
         """Stop serving and wait for the server to close."""
         self._server.should_exit = True
         self._thread.join()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def may_change(doors: Doors, user: str | None) -> bool:
