@@ -88,6 +88,21 @@ def ask(page: Any, question: str) -> Any:
     return page.locator(".vb-turn").last
 
 
+def set_number(field: Any, value: str, tries: int = 3) -> None:
+    """Type ``value`` into a number field and leave it, as a user does, until the field holds it.
+
+    The settings' slider is mounted when its accordion first opens; on a loaded machine Gradio
+    sometimes set a value typed right after the mount back to the start value (k 2 -> 5, about one
+    run in four with the cores busy). A user sees that and types again; so does this, a few times.
+    """
+    for _ in range(tries):
+        field.fill(value)
+        field.press("Tab")  # leaving the field commits its value in the window (Enter alone did not always)
+        if field.input_value() == value:
+            return
+    raise AssertionError(f"the field kept {field.input_value()!r} after {tries} tries to type {value!r}")
+
+
 def tab(page: Any, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
@@ -219,10 +234,9 @@ def test_two_sessions_keep_their_own_settings_and_chat(browser: Any, app: App) -
 
     first.get_by_text("Settings (this window only)").click()
     k = first.locator("#vb-k input[type=number]")
-    k.fill("2")
-    k.press("Tab")  # leaving the field commits its value in the window (under load, Enter alone did not always)
-    assert k.input_value() == "2"
+    set_number(k, "2")
     first.locator("#vb-scores input[type=checkbox]").check()
+    assert k.input_value() == "2"  # still: the question sends what the window shows
     # no wait: the question carries the settings the window shows, however busy the server is
     turn = ask(first, SEED_QUESTION)
     assert re.search(r"used \d of 2 passages", turn.locator(".vb-meta").inner_text())
