@@ -1,4 +1,4 @@
-"""The two keyword engines side by side over one shared PostgreSQL catalog: bm25s vs PostgreSQL full-text.
+"""The keyword engines side by side over one shared PostgreSQL catalog: bm25s, PostgreSQL full-text, BM25 in SQL.
 
 Starts a PostgreSQL of its own (initdb in a temp dir; or ``--catalog-url``), ingests the corpus
 into it with the model-free FakeEmbedder (vectors in an in-process Chroma: no real embedding, the
@@ -10,9 +10,15 @@ dense leg plays no part here), then, for each engine over the same catalog rows:
   ``known_share``), warm, over every dev question and ``--rounds`` rounds;
 - seconds from an ingest's commit of one small document until a reader in another process (a
   replica with its own data dir) finds it;
-- a fresh replica's seconds to ready: a new engine over the catalog until its first answer.
+- a fresh replica's seconds to ready: a new engine over the catalog until its first answer;
+- for BM25 in SQL (``postgres-bm25``): the seconds to write the postings of a catalog written
+  before it, and how often its ranking is bm25s's (same top 1, same top 10 as a set);
+- with ``--scale N``: the catalog padded with ``synthetic_corpus`` answers to N passages, then
+  each engine's fresh replica, latency (``--scale-questions`` dev questions, one round) and one
+  commit-to-visible round at that size.
 
     nice -n 10 python benchmarks/keyword_engines.py [--corpus ../shared/corpus] [--dev ../shared/eval/dev.jsonl]
+                                                    [--engines bm25s postgres postgres-bm25] [--scale 200000]
 """
 
 from __future__ import annotations
@@ -36,12 +42,14 @@ import chromadb
 
 from assistant.evaluation import is_hit
 from assistant.settings import Settings
+from benchmarks.synthetic_corpus import documents as synthetic_documents
 from tests.fakes import FakeEmbedder
 from values.document import DocumentRecord, StoredPassage
 from values.passage import Passage
 from values.text import Tokenizer
 from vectorstore.keyword import KeywordIndex
 from vectorstore.keyword_leg import KeywordLeg
+from vectorstore.pg_bm25 import PostgresBM25
 from vectorstore.pg_keyword import NORMALIZATION, PostgresKeyword
 from vectorstore.sql_catalog import SqlCatalog
 from vraagbaak.compose import build_assistant
@@ -49,6 +57,7 @@ from vraagbaak.compose import build_assistant
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 COLLECTION = "bench"
 CANDIDATES = 40
+ENGINES = ("bm25s", "postgres", "postgres-bm25")
 
 
 @contextmanager
@@ -78,6 +87,8 @@ def engine(name: str, catalog: SqlCatalog, data_dir: Path, normalization: int = 
     """One keyword engine over ``catalog`` (bm25s keeps its files in ``data_dir``, as a replica does)."""
     if name == "bm25s":
         return KeywordIndex(data_dir / "keyword", catalog, Tokenizer())
+    if name == "postgres-bm25":
+        return PostgresBM25(catalog, Tokenizer())
     return PostgresKeyword(catalog, Tokenizer(), normalization)
 
 
@@ -113,6 +124,42 @@ def quality(leg: KeywordLeg, catalog: SqlCatalog, records: list[dict[str, object
             "hits@1": int(hit1), "questions": n}
 
 
+def agreement(leg: KeywordLeg, baseline: KeywordLeg, questions: list[str]) -> dict[str, float]:
+    """Share of questions where ``leg`` ranks as ``baseline`` does: the same best passage, the same top 10."""
+    top1 = top10 = 0
+    for q in questions:
+        mine, theirs = [h.passage_id for h in leg.search(q, 10)], [h.passage_id for h in baseline.search(q, 10)]
+        top1 += mine[:1] == theirs[:1]
+        top10 += set(mine) == set(theirs)
+    return {"same_top1": round(top1 / len(questions), 3), "same_top10_set": round(top10 / len(questions), 3)}
+
+
+def pad(catalog: SqlCatalog, passages: int, batch: int = 500) -> float:
+    """Add ``synthetic_corpus`` documents (one passage per answer, the title as context) up to ``passages``.
+
+    Returns the seconds the writes took (every engine's index is written with them).
+    """
+    started = time.perf_counter()
+    have = catalog.passage_count()
+    docs = synthetic_documents(seed=0)
+    while have < passages:
+        with catalog.writer_lock(), catalog.transaction() as tx:
+            for document in (next(docs) for _ in range(batch)):
+                source = f"/synthetic/{document.source}"
+                title = document.text.splitlines()[0]
+                rows = []
+                for n, answer in enumerate(document.answers[:passages - have]):
+                    passage = Passage(source=source, start=n * 1000, end=n * 1000 + len(answer), text=answer,
+                                      context=title, kind="answer", title=title, doc_type="txt")
+                    rows.append(StoredPassage(passage, passage.passage_id, n, True, None))
+                if not rows:
+                    break
+                have += len(rows)
+                tx.replace_document(DocumentRecord(source, document.source, title, "txt", "utf-8", len(document.text),
+                                                   1.0, len(rows), 1.0), rows)
+    return round(time.perf_counter() - started, 1)
+
+
 def latency(leg: KeywordLeg, questions: list[str], rounds: int) -> dict[str, float]:
     """p50/p95 milliseconds of ``search`` (top 40) + ``known_share``, warm."""
     for q in questions[:5]:
@@ -146,7 +193,7 @@ name, url, data_dir, word = sys.argv[1:5]
 leg = engine(name, SqlCatalog(url, "bench"), Path(data_dir))
 leg.search("warm", 40)
 print("ready", flush=True)
-deadline = time.time() + 120
+deadline = time.time() + 600
 while time.time() < deadline:
     if leg.search(word, 5):
         print(time.time(), flush=True)
@@ -182,6 +229,10 @@ def main() -> None:
     parser.add_argument("--visibility-rounds", type=int, default=3)
     parser.add_argument("--normalization", type=int, nargs="*", default=[0, 1, 2, 32],
                         help="ts_rank_cd normalisation masks to compare for quality")
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    parser.add_argument("--scale", type=int, default=0, help="then pad the catalog to this many passages and "
+                                                             "measure latency, fresh replica and visibility again")
+    parser.add_argument("--scale-questions", type=int, default=20)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     records = [json.loads(line) for line in args.dev.read_text().splitlines() if line.strip()]
@@ -199,9 +250,13 @@ def main() -> None:
                                   "ingest_seconds_fake_embedder": round(ingest_seconds, 1),
                                   "failed": len(report.failed)}
         questions = [str(r["question"]) for r in records]
-        for name in ("bm25s", "postgres"):
+        baseline = engine("bm25s", catalog, work / "bm25s-baseline")
+        for name in args.engines:
+            started = time.perf_counter()
             leg = engine(name, catalog, work / "bm25s-reader")
             result: dict[str, object] = {}
+            if name == "postgres-bm25":  # the postings of everything ingested before: what switching costs
+                result["index_existing_s"] = round(time.perf_counter() - started, 1)
             result["fresh_replica_s"] = fresh_replica(
                 lambda n=name: engine(n, SqlCatalog(url, COLLECTION), work / f"fresh-{uuid.uuid4().hex}"),
                 questions[0])
@@ -210,12 +265,31 @@ def main() -> None:
             if name == "postgres":
                 result["normalization"] = {n: quality(engine(name, catalog, work, n), catalog, records)
                                            for n in args.normalization}
+            if name == "postgres-bm25":
+                result["agreement_with_bm25s"] = agreement(leg, baseline, questions)
             writer = engine(name, catalog, work / "bm25s-writer")
             writer.refresh()
             result["visibility_s"] = visibility(name, url, work / "bm25s-reader",
                                                 lambda word, w=writer: _write(catalog, w, word),
                                                 args.visibility_rounds)
             out[name] = result
+            print(json.dumps({name: result}), file=sys.stderr, flush=True)
+        if args.scale:
+            for name in args.engines:  # every engine's index is written by the padding
+                engine(name, catalog, work / "bm25s-scale")
+            out["scale"] = scale = {"pad_seconds": pad(catalog, args.scale), "passages": catalog.passage_count()}
+            for name in args.engines:
+                result = {"fresh_replica_s": fresh_replica(
+                    lambda n=name: engine(n, SqlCatalog(url, COLLECTION), work / f"fresh-{uuid.uuid4().hex}"),
+                    questions[0])}
+                leg = engine(name, catalog, work / "bm25s-scale-reader")
+                result.update(latency(leg, questions[:args.scale_questions], 1))
+                writer = engine(name, catalog, work / "bm25s-scale-writer")
+                writer.refresh()
+                result["visibility_s"] = visibility(name, url, work / "bm25s-scale-reader",
+                                                    lambda word, w=writer: _write(catalog, w, word), 1)
+                scale[name] = result
+                print(json.dumps({f"scale {name}": result}), file=sys.stderr, flush=True)
         print(json.dumps(out, indent=None if args.json else 2))
         catalog.close()
         assistant.index.close()

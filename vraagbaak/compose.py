@@ -74,17 +74,25 @@ def make_catalog(settings: Settings) -> Catalog:
 
 
 def make_keyword(settings: Settings, catalog: Catalog, tokenizer: Tokenizer) -> KeywordLeg:
-    """The keyword engine ``keyword_engine`` names: bm25s in the data dir, or full-text search in the shared catalog."""
+    """The keyword engine ``keyword_engine`` names: bm25s in the data dir, or BM25 or full-text search in the catalog.
+
+    ``auto`` is bm25s beside the embedded catalog and BM25 in the database beside a shared one:
+    the same ranking, visible to every replica at its commit (benchmarks/README.md).
+    """
     engine = settings.keyword_engine
-    if engine == "auto":  # bm25s for now: full-text search measured far below it (benchmarks/README.md)
-        engine = "bm25s"
+    if engine == "auto":
+        engine = "bm25s" if settings.catalog_url is None else "postgres-bm25"
     if engine == "bm25s":
         return KeywordIndex(settings.data_dir / "keyword", catalog, tokenizer)
     from vectorstore.sql_catalog import SqlCatalog  # make_catalog made sure it imports when catalog_url is set
 
     if not isinstance(catalog, SqlCatalog):
-        raise ConfigError("keyword_engine 'postgres' searches inside the shared catalog: set catalog_url to a "
+        raise ConfigError(f"keyword_engine {engine!r} searches inside the shared catalog: set catalog_url to a "
                           "PostgreSQL database, or use keyword_engine 'bm25s'")
+    if engine == "postgres-bm25":
+        from vectorstore.pg_bm25 import PostgresBM25
+
+        return PostgresBM25(catalog, tokenizer)
     from vectorstore.pg_keyword import PostgresKeyword
 
     return PostgresKeyword(catalog, tokenizer)
