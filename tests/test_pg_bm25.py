@@ -233,3 +233,18 @@ def test_auto_is_bm25_in_the_shared_catalog(make_settings: Callable[..., Setting
                                    Tokenizer()), KeywordIndex)
     shared.close()
 
+
+
+def test_a_writer_reading_with_another_engine_still_writes_the_postings(
+        make_settings: Callable[..., Settings], pg_url: str, catalog: SqlCatalog) -> None:  # noqa: F811
+    other = SqlCatalog(pg_url, "vraagbaak")
+    make_keyword(make_settings(catalog_url=pg_url, keyword_engine="bm25s"), other, Tokenizer())
+    write(other, "/docs/gemeente.txt")  # no postings yet anywhere: none written
+    leg = PostgresBM25(catalog, Tokenizer())  # a replica on postgres-bm25 starts: it indexes what is there
+    ingest_job = SqlCatalog(pg_url, "vraagbaak")
+    make_keyword(make_settings(catalog_url=pg_url, keyword_engine="postgres"), ingest_job, Tokenizer())
+    write(ingest_job, "/docs/kabel.txt")  # an ingest job set to another engine keeps the postings in step
+    assert sources(leg, "kabelbaan fietspaden") == ["/docs/kabel.txt", "/docs/gemeente.txt"]
+    postings_in_step(catalog)
+    other.close()
+    ingest_job.close()

@@ -53,6 +53,16 @@ K1, B = 1.5, 0.75  # bm25s's defaults, as vectorstore/keyword.py builds it
 _BATCH = 2000  # passages per statement when indexing a catalog's passages written before this engine
 
 
+def has_postings(catalog: SqlCatalog) -> bool:
+    """Whether the collection has BM25 postings tables (some process has used this engine on it)."""
+    name = f"{_prefix(catalog)}_bm25_docs"
+    return catalog.read(select(func.to_regclass(name).is_not(None)))[0][0] is True
+
+
+def _prefix(catalog: SqlCatalog) -> str:
+    return catalog.passages_table.name.removesuffix("_passages")
+
+
 class PostgresBM25:
     """BM25 over postings in the catalog's own database, always in step with its last commit."""
 
@@ -60,7 +70,7 @@ class PostgresBM25:
         self.catalog = catalog
         self.tokenize = tokenize
         self._passages = catalog.passages_table
-        prefix = self._passages.name.removesuffix("_passages")
+        prefix = _prefix(catalog)
         schema = MetaData()
         passages = Table(self._passages.name, schema, Column("id", Text, primary_key=True))  # to refer to
         self._docs = Table(

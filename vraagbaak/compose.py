@@ -82,6 +82,8 @@ def make_keyword(settings: Settings, catalog: Catalog, tokenizer: Tokenizer) -> 
     engine = settings.keyword_engine
     if engine == "auto":
         engine = "bm25s" if settings.catalog_url is None else "postgres-bm25"
+    if settings.catalog_url is not None and engine != "postgres-bm25":
+        _keep_postings(catalog, tokenizer)
     if engine == "bm25s":
         return KeywordIndex(settings.data_dir / "keyword", catalog, tokenizer)
     from vectorstore.sql_catalog import SqlCatalog  # make_catalog made sure it imports when catalog_url is set
@@ -96,6 +98,19 @@ def make_keyword(settings: Settings, catalog: Catalog, tokenizer: Tokenizer) -> 
     from vectorstore.pg_keyword import PostgresKeyword
 
     return PostgresKeyword(catalog, tokenizer)
+
+
+def _keep_postings(catalog: Catalog, tokenizer: Tokenizer) -> None:
+    """Write BM25 postings with every commit where the shared catalog has them, whatever this process reads with.
+
+    An ingest job configured for another engine would otherwise commit passages that the
+    replicas reading with ``postgres-bm25`` never find.
+    """
+    from vectorstore.pg_bm25 import PostgresBM25, has_postings
+    from vectorstore.sql_catalog import SqlCatalog
+
+    if isinstance(catalog, SqlCatalog) and has_postings(catalog):
+        PostgresBM25(catalog, tokenizer)
 
 
 def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokenizer: Tokenizer,
