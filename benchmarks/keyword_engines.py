@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import chromadb
+from sqlalchemy import func, select
 
 from assistant.evaluation import is_hit
 from assistant.settings import Settings
@@ -48,7 +49,7 @@ from values.document import DocumentRecord, StoredPassage
 from values.passage import Passage
 from values.text import Tokenizer
 from vectorstore.keyword import KeywordIndex
-from vectorstore.keyword_leg import KeywordLeg
+from vectorstore.keyword_leg import KeywordHit, KeywordLeg
 from vectorstore.pg_bm25 import PostgresBM25
 from vectorstore.pg_keyword import NORMALIZATION, PostgresKeyword
 from vectorstore.sql_catalog import SqlCatalog
@@ -125,13 +126,40 @@ def quality(leg: KeywordLeg, catalog: SqlCatalog, records: list[dict[str, object
 
 
 def agreement(leg: KeywordLeg, baseline: KeywordLeg, questions: list[str]) -> dict[str, float]:
-    """Share of questions where ``leg`` ranks as ``baseline`` does: the same best passage, the same top 10."""
-    top1 = top10 = 0
+    """How often ``leg`` ranks as ``baseline`` does: the same best passage, the same top 10 (as a set).
+
+    Where they differ, ``*_ties`` counts the questions where it is only the order of passages with
+    the same score (the baseline scores our passage within 1e-5 of its own at that rank).
+    """
+    top1 = top10 = ties1 = ties10 = 0
     for q in questions:
-        mine, theirs = [h.passage_id for h in leg.search(q, 10)], [h.passage_id for h in baseline.search(q, 10)]
-        top1 += mine[:1] == theirs[:1]
-        top10 += set(mine) == set(theirs)
-    return {"same_top1": round(top1 / len(questions), 3), "same_top10_set": round(top10 / len(questions), 3)}
+        mine, theirs = leg.search(q, 10), baseline.search(q, CANDIDATES)
+        score_of = {h.passage_id: h.score for h in theirs}
+
+        def tied(rank: int, mine: list[KeywordHit] = mine, theirs: list[KeywordHit] = theirs,
+                 score_of: dict[str, float] = score_of) -> bool:
+            theirs_score = score_of.get(mine[rank].passage_id)
+            return theirs_score is not None and abs(theirs_score - theirs[rank].score) <= 1e-5 * theirs[rank].score
+
+        same1 = [h.passage_id for h in mine[:1]] == [h.passage_id for h in theirs[:1]]
+        same10 = {h.passage_id for h in mine} == {h.passage_id for h in theirs[:10]}
+        top1 += same1
+        top10 += same10
+        ties1 += not same1 and bool(mine) and tied(0)
+        ties10 += not same10 and len(mine) == min(10, len(theirs)) and all(tied(r) for r in range(len(mine)))
+    n = len(questions)
+    return {"same_top1": round(top1 / n, 3), "same_top10_set": round(top10 / n, 3),
+            "top1_differs_by_ties": ties1, "top10_differs_by_ties": ties10, "questions": n}
+
+
+def sizes(catalog: SqlCatalog) -> dict[str, float]:
+    """MB on disk with indexes: the passages table (with the full-text column and its GIN index), the postings."""
+    prefix = catalog.passages_table.name.removesuffix("_passages")
+    names = {"passages_mb": f"{prefix}_passages", "bm25_postings_mb": f"{prefix}_bm25_terms",
+             "bm25_docs_mb": f"{prefix}_bm25_docs"}
+    row = catalog.read(select(*(func.coalesce(func.pg_total_relation_size(func.to_regclass(name)), 0)
+                                for name in names.values())))[0]
+    return {key: round(int(size) / 2**20, 1) for key, size in zip(names, row, strict=True)}
 
 
 def pad(catalog: SqlCatalog, passages: int, batch: int = 500) -> float:
@@ -274,6 +302,7 @@ def main() -> None:
                                                 args.visibility_rounds)
             out[name] = result
             print(json.dumps({name: result}), file=sys.stderr, flush=True)
+        out["sizes"] = sizes(catalog)
         if args.scale:
             for name in args.engines:  # every engine's index is written by the padding
                 engine(name, catalog, work / "bm25s-scale")
@@ -290,6 +319,7 @@ def main() -> None:
                                                     lambda word, w=writer: _write(catalog, w, word), 1)
                 scale[name] = result
                 print(json.dumps({f"scale {name}": result}), file=sys.stderr, flush=True)
+            scale["sizes"] = sizes(catalog)
         print(json.dumps(out, indent=None if args.json else 2))
         catalog.close()
         assistant.index.close()
