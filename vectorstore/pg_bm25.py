@@ -71,23 +71,7 @@ class PostgresBM25:
         self.tokenize = tokenize
         self._passages = catalog.passages_table
         prefix = _prefix(catalog)
-        schema = MetaData()
-        passages = Table(self._passages.name, schema, Column("id", Text, primary_key=True))  # to refer to
-        self._docs = Table(
-            f"{prefix}_bm25_docs", schema, Column("doc", BigInteger, Identity(always=True), primary_key=True),
-            Column("passage_id", Text, ForeignKey(passages.c.id, ondelete="CASCADE", onupdate="CASCADE"),
-                   nullable=False, unique=True),
-            Column("length", Integer, nullable=False))
-        self._terms = Table(
-            f"{prefix}_bm25_terms", schema, Column("term", Text, nullable=False),
-            Column("doc", BigInteger, ForeignKey(self._docs.c.doc, ondelete="CASCADE"), nullable=False),
-            Column("tf", Integer, nullable=False), Column("length", Integer, nullable=False),
-            # a term's postings with their tf and length in the index itself: index-only scans
-            PrimaryKeyConstraint("term", "doc", postgresql_include=["tf", "length"]))
-        Index(f"{prefix}_bm25_doc", self._terms.c.doc)  # for the cascade when a passage goes
-        self._stats = Table(f"{prefix}_bm25_stats", schema, Column("id", Integer, primary_key=True),
-                            Column("passages", BigInteger, nullable=False),
-                            Column("tokens", BigInteger, nullable=False))
+        schema, self._docs, self._terms, self._stats = _tables(prefix, self._passages.name)
         with catalog.schema_change() as conn:
             schema.create_all(conn, tables=[self._docs, self._terms, self._stats], checkfirst=True)
             _triggers(conn, self._docs.name, self._stats.name, f"{prefix}_bm25_count")
@@ -107,8 +91,8 @@ class PostgresBM25:
         # an id written in place (INSERT … ON CONFLICT DO UPDATE) keeps no postings of its old text
         conn.execute(delete(d).where(d.c.passage_id == any_(_array(ids, Text))))
         rows = _rows(passage_id=(ids, Text), length=(lengths, Integer))
-        doc_of: dict[str, int] = dict(conn.execute(insert(d).from_select(["passage_id", "length"], select(*rows.c))
-                                   .returning(d.c.passage_id, d.c.doc)).all())
+        written = insert(d).from_select(["passage_id", "length"], select(*rows.c)).returning(d.c.passage_id, d.c.doc)
+        doc_of: dict[str, int] = dict(conn.execute(written).all())
         terms: list[str] = []
         docs: list[int] = []
         tfs: list[int] = []
@@ -187,6 +171,27 @@ class PostgresBM25:
 
     def clear(self) -> None:
         """Nothing to do: the postings go with the catalog's passages."""
+
+
+def _tables(prefix: str, passages_name: str) -> tuple[MetaData, Table, Table, Table]:
+    """The engine's tables: a number and a length per passage, the postings, and N with the total length."""
+    schema = MetaData()
+    passages = Table(passages_name, schema, Column("id", Text, primary_key=True))  # only to refer to
+    docs = Table(
+        f"{prefix}_bm25_docs", schema, Column("doc", BigInteger, Identity(always=True), primary_key=True),
+        Column("passage_id", Text, ForeignKey(passages.c.id, ondelete="CASCADE", onupdate="CASCADE"),
+               nullable=False, unique=True),
+        Column("length", Integer, nullable=False))
+    terms = Table(
+        f"{prefix}_bm25_terms", schema, Column("term", Text, nullable=False),
+        Column("doc", BigInteger, ForeignKey(docs.c.doc, ondelete="CASCADE"), nullable=False),
+        Column("tf", Integer, nullable=False), Column("length", Integer, nullable=False),
+        # a term's postings with their tf and length in the index itself: index-only scans
+        PrimaryKeyConstraint("term", "doc", postgresql_include=["tf", "length"]))
+    Index(f"{prefix}_bm25_doc", terms.c.doc)  # for the cascade when a passage goes
+    stats = Table(f"{prefix}_bm25_stats", schema, Column("id", Integer, primary_key=True),
+                  Column("passages", BigInteger, nullable=False), Column("tokens", BigInteger, nullable=False))
+    return schema, docs, terms, stats
 
 
 def _array(values: list[Any], item: Any) -> Any:
