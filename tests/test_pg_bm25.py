@@ -102,6 +102,10 @@ def test_it_ranks_and_scores_as_bm25s_does(catalog: SqlCatalog, tmp_path: Path) 
         score_of = {h.passage_id: h.score for h in theirs}
         assert [score_of.get(h.passage_id) for h in ours] == pytest.approx([h.score for h in ours], rel=1e-5)
         assert leg.known_share(question) == bm25s.known_share(question)
+        scope = sorted(leg.catalog.documents())[::2]  # and within a scope, as bm25s's weight mask gives it
+        scoped, masked = leg.search(question, 10, scope), bm25s.search(question, 10, scope)
+        assert [h.score for h in scoped] == pytest.approx([h.score for h in masked], rel=1e-5)
+        assert {leg.catalog.passages_by_id([h.passage_id])[h.passage_id].passage.source for h in scoped} <= set(scope)
     assert leg.known_share("xylofoonorkest kabelbaan") == bm25s.known_share("xylofoonorkest kabelbaan") == 0.0
     assert leg.search("de het een", 10) == [] and leg.search("", 10) == [] and leg.known_share("de") == 0.0
     postings_in_step(catalog)
