@@ -15,7 +15,9 @@ dense leg plays no part here), then, for each engine over the same catalog rows:
   before it, and how often its ranking is bm25s's (same top 1, same top 10 as a set);
 - with ``--scale N``: the catalog padded with ``synthetic_corpus`` answers to N passages, then
   each engine's fresh replica, latency (``--scale-questions`` dev questions, one round) and one
-  commit-to-visible round at that size.
+  commit-to-visible round at that size;
+- with ``--write-cost N`` instead: N synthetic passages written and then removed, the catalog alone
+  vs the catalog with the BM25 postings (what an ingest and a rebuild pay for them).
 
     nice -n 10 python benchmarks/keyword_engines.py [--corpus ../shared/corpus] [--dev ../shared/eval/dev.jsonl]
                                                     [--engines bm25s postgres postgres-bm25] [--scale 200000]
@@ -188,6 +190,26 @@ def pad(catalog: SqlCatalog, passages: int, batch: int = 500) -> float:
     return round(time.perf_counter() - started, 1)
 
 
+def write_cost(url: str, passages: int) -> dict[str, object]:
+    """Seconds to write ``passages`` synthetic passages and then remove them all, without and with the postings.
+
+    Two collections in the same database, the same documents; the catalog alone is the baseline.
+    """
+    out: dict[str, object] = {"passages": passages}
+    for name, postings in (("catalog_only", False), ("with_bm25_postings", True)):
+        catalog = SqlCatalog(url, f"{COLLECTION}_{name}")
+        if postings:
+            PostgresBM25(catalog, Tokenizer())
+        written = pad(catalog, passages)
+        started = time.perf_counter()
+        with catalog.writer_lock(), catalog.transaction() as tx:
+            for source in catalog.documents():
+                tx.remove_document(source)
+        out[name] = {"write_s": written, "remove_all_s": round(time.perf_counter() - started, 1)}
+        catalog.close()
+    return out
+
+
 def latency(leg: KeywordLeg, questions: list[str], rounds: int) -> dict[str, float]:
     """p50/p95 milliseconds of ``search`` (top 40) + ``known_share``, warm."""
     for q in questions[:5]:
@@ -261,8 +283,14 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=0, help="then pad the catalog to this many passages and "
                                                              "measure latency, fresh replica and visibility again")
     parser.add_argument("--scale-questions", type=int, default=20)
+    parser.add_argument("--write-cost", type=int, default=0, metavar="N",
+                        help="only measure writing and removing N synthetic passages without and with the postings")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.write_cost:
+        with postgres() if args.catalog_url is None else _given(args.catalog_url) as url:
+            print(json.dumps(write_cost(url, args.write_cost), indent=None if args.json else 2))
+        return
     records = [json.loads(line) for line in args.dev.read_text().splitlines() if line.strip()]
     with tempfile.TemporaryDirectory() as tmp, (
             postgres() if args.catalog_url is None else _given(args.catalog_url)) as url:
