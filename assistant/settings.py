@@ -72,10 +72,11 @@ class Settings(BaseSettings):
                           "'postgresql+psycopg://user@host:5432/vraagbaak' (the 'shared' extra); each collection "
                           "has its own tables. Unset means SQLite in the data dir."
     )
-    keyword_engine: Literal["auto", "bm25s", "postgres"] = Field(
-        "auto", description="The keyword leg: 'bm25s' (BM25 in the data dir, rebuilt when the catalog moves) or "
-                            "'postgres' (full-text search inside a PostgreSQL catalog, shared and visible at "
-                            "commit, but measured well below bm25s on dev); 'auto' is bm25s."
+    keyword_engine: Literal["auto", "bm25s", "postgres-bm25", "postgres"] = Field(
+        "auto", description="The keyword leg: 'bm25s' (BM25 in the data dir, rebuilt when the catalog moves), "
+                            "'postgres-bm25' (the same BM25 from postings inside a PostgreSQL catalog, shared and "
+                            "visible at commit) or 'postgres' (full-text search there, measured well below BM25 "
+                            "on dev); 'auto' is bm25s, and postgres-bm25 with a catalog_url."
     )
 
     top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer and shown.")

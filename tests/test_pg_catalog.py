@@ -449,7 +449,7 @@ def shared(pg_url: str, chroma_server: int) -> dict[str, Any]:
             "collection": f"t{uuid.uuid4().hex[:12]}"}
 
 
-@pytest.mark.parametrize("engine", ["postgres", "bm25s"])
+@pytest.mark.parametrize("engine", ["postgres-bm25", "postgres", "bm25s"])
 def test_two_replicas_see_each_others_writes(make_assistant: Callable[..., Assistant], docs: Path,
                                              shared: dict[str, Any], tmp_path: Path, engine: str) -> None:
     a = make_assistant(data_dir=tmp_path / "a", keyword_engine=engine, **shared)

@@ -16,7 +16,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +60,15 @@ def table_prefix(collection: str) -> str:
     if clean != collection:  # "A-b" and "a_b" must not share tables
         clean = f"{clean}_{hashlib.sha256(collection.encode()).hexdigest()[:8]}"
     return f"vb_{clean}"
+
+
+PassageWriter = Callable[[Connection, list[str], list[str]], None]
+"""Writes rows of its own for passages just written: (the open transaction, their ids, their keyword texts)."""
+
+
+def keyword_text(context: str, text: str) -> str:
+    """The text a keyword engine indexes for a passage: its context, then its text."""
+    return f"{context}\n{text}" if context else text
 
 
 def lock_key(collection: str) -> int:
@@ -128,6 +137,7 @@ class SqlCatalog:
         self._t = _Tables.named(table_prefix(collection))
         self._key = lock_key(collection)
         self._local = threading.local()
+        self._companions: dict[str, PassageWriter] = {}
         self._create()
 
     def __repr__(self) -> str:
@@ -147,6 +157,16 @@ class SqlCatalog:
     def passages_table(self) -> Table:
         """The collection's passages table, for an engine that indexes it in the database (``pg_keyword``)."""
         return self._t.passages
+
+    def also_write(self, name: str, writer: PassageWriter) -> None:
+        """Have ``writer`` write beside every batch of passages, in the transaction that writes them.
+
+        For an engine that keeps rows of its own per passage (``pg_bm25``'s postings): they commit
+        with the passages or not at all. Its rows must reference the passage ids with ``ON DELETE
+        CASCADE ON UPDATE CASCADE``, so removals, replacements and renames need nothing of it.
+        One writer per ``name``: a second engine over the same catalog replaces the first.
+        """
+        self._companions[name] = writer
 
     @contextmanager
     def schema_change(self) -> Iterator[Connection]:
@@ -228,7 +248,7 @@ class SqlCatalog:
         bump = bump.on_conflict_do_update(
             index_elements=[meta.c.key], set_={"value": cast(cast(meta.c.value, BigInteger) + 1, Text)})
         with self._connected(self._engine) as conn, conn.begin(), self._in(conn):
-            yield _SqlWrite(conn, self._t)
+            yield _SqlWrite(conn, self._t, list(self._companions.values()))
             conn.execute(bump)
 
     @contextmanager
@@ -306,7 +326,7 @@ class SqlCatalog:
         """(id, source, text to index) for every passage, in SQLite's order (sources by code point)."""
         p = self._t.passages
         query = select(p.c.id, p.c.source, p.c.context, p.c.text).order_by(p.c.source.collate("C"), p.c.ord)
-        return [(r[0], r[1], f"{r[2]}\n{r[3]}" if r[2] else r[3]) for r in self._rows(query)]
+        return [(r[0], r[1], keyword_text(r[2], r[3])) for r in self._rows(query)]
 
     # -- runs -------------------------------------------------------------------------------
     def record_run(self, started_at: float, seconds: float, report: dict[str, object],
@@ -328,17 +348,19 @@ class SqlCatalog:
 class _SqlWrite:
     """The writes of one open catalog transaction (see ``SqlCatalog.transaction``)."""
 
-    def __init__(self, conn: Connection, tables: _Tables) -> None:
+    def __init__(self, conn: Connection, tables: _Tables, companions: Sequence[PassageWriter] = ()) -> None:
         self._conn = conn
         self._t = tables
+        self._companions = companions
 
     def replace_document(self, record: DocumentRecord, rows: Iterable[StoredPassage]) -> None:
         """Drop the document's old passages, write the new ones."""
         p, d = self._t.passages, self._t.documents
+        stored = list(rows)
         values = [{"id": r.passage_id, "source": r.passage.source, "ord": r.ord, "start": r.passage.start,
                    "end": r.passage.end, "page": r.passage.page, "section": r.passage.section,
                    "item": r.passage.item, "kind": r.passage.kind, "text": r.passage.text,
-                   "context": r.passage.context, "answer_id": r.answer_id, "dense": r.dense} for r in rows]
+                   "context": r.passage.context, "answer_id": r.answer_id, "dense": r.dense} for r in stored]
         document = {c.name: getattr(record, c.name) for c in d.c}
         if any("\x00" in v for row in [document, *values] for v in row.values() if isinstance(v, str)):
             raise StoreError(f"{record.source}: its text holds NUL characters, which PostgreSQL cannot store")
@@ -348,6 +370,9 @@ class _SqlWrite:
             self._conn.execute(passages.on_conflict_do_update(  # as SQLite's INSERT OR REPLACE
                 index_elements=[p.c.id], set_={c.name: passages.excluded[c.name] for c in p.c if c.name != "id"}),
                 values)
+            for companion in self._companions:
+                companion(self._conn, [r.passage_id for r in stored],
+                          [keyword_text(r.passage.context, r.passage.text) for r in stored])
         documents = insert(d).values(document)
         self._conn.execute(documents.on_conflict_do_update(
             index_elements=[d.c.source], set_={c.name: documents.excluded[c.name] for c in d.c if c.name != "source"}))

@@ -74,20 +74,43 @@ def make_catalog(settings: Settings) -> Catalog:
 
 
 def make_keyword(settings: Settings, catalog: Catalog, tokenizer: Tokenizer) -> KeywordLeg:
-    """The keyword engine ``keyword_engine`` names: bm25s in the data dir, or full-text search in the shared catalog."""
+    """The keyword engine ``keyword_engine`` names: bm25s in the data dir, or BM25 or full-text search in the catalog.
+
+    ``auto`` is bm25s beside the embedded catalog and BM25 in the database beside a shared one:
+    the same ranking, visible to every replica at its commit (benchmarks/README.md).
+    """
     engine = settings.keyword_engine
-    if engine == "auto":  # bm25s for now: full-text search measured far below it (benchmarks/README.md)
-        engine = "bm25s"
+    if engine == "auto":
+        engine = "bm25s" if settings.catalog_url is None else "postgres-bm25"
+    if settings.catalog_url is not None and engine != "postgres-bm25":
+        _keep_postings(catalog, tokenizer)
     if engine == "bm25s":
         return KeywordIndex(settings.data_dir / "keyword", catalog, tokenizer)
     from vectorstore.sql_catalog import SqlCatalog  # make_catalog made sure it imports when catalog_url is set
 
     if not isinstance(catalog, SqlCatalog):
-        raise ConfigError("keyword_engine 'postgres' searches inside the shared catalog: set catalog_url to a "
+        raise ConfigError(f"keyword_engine {engine!r} searches inside the shared catalog: set catalog_url to a "
                           "PostgreSQL database, or use keyword_engine 'bm25s'")
+    if engine == "postgres-bm25":
+        from vectorstore.pg_bm25 import PostgresBM25
+
+        return PostgresBM25(catalog, tokenizer)
     from vectorstore.pg_keyword import PostgresKeyword
 
     return PostgresKeyword(catalog, tokenizer)
+
+
+def _keep_postings(catalog: Catalog, tokenizer: Tokenizer) -> None:
+    """Write BM25 postings with every commit where the shared catalog has them, whatever this process reads with.
+
+    An ingest job configured for another engine would otherwise commit passages that the
+    replicas reading with ``postgres-bm25`` never find.
+    """
+    from vectorstore.pg_bm25 import PostgresBM25, has_postings
+    from vectorstore.sql_catalog import SqlCatalog
+
+    if isinstance(catalog, SqlCatalog) and has_postings(catalog):
+        PostgresBM25(catalog, tokenizer)
 
 
 def build_index(settings: Settings, embedder: Embeddings, dimension: int, tokenizer: Tokenizer,
