@@ -185,6 +185,9 @@ def test_eval_scores_gold_passages(env: dict[str, str], docs: Path, tmp_path: Pa
     assert code == 0
     summary = json.loads(out)["sets"][-1]
     assert summary["set"] == "all" and summary["questions"] == 2
+    settings = json.loads(out)["settings"]  # every setting the figures depend on, to compare runs by
+    assert settings["keyword_peak_power"] == 1.0 and settings["keyword_known_power"] >= 0
+    assert settings["dense_partition"] == "none" and settings["keyword_engine"] == "auto"
     assert summary["hit@1"] == 1.0 and summary["mrr@10"] == 1.0 and summary["first_citation_hit"] == 1.0
     lines = [json.loads(line) for line in out_file.read_text(encoding="utf-8").splitlines()]
     assert [line["id"] for line in lines] == ["q1", "q2"]

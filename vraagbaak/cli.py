@@ -585,8 +585,9 @@ def eval_(
 
 def _eval_settings(settings: Settings) -> dict[str, Any]:
     keep = ("embedder", "chunk_size", "chunk_overlap", "structure", "embed_question_parts", "top_k",
-            "candidates", "dense_weight", "keyword_weight", "rrf_k", "refuse_threshold",
-            "refuse_foreign", "refuse_lexical_only", "llm")
+            "candidates", "dense_weight", "keyword_weight", "keyword_known_power", "keyword_peak_power",
+            "rrf_k", "refuse_threshold", "refuse_foreign", "refuse_lexical_only", "llm", "dense_partition",
+            "keyword_engine")
     return {key: getattr(settings, key) for key in keep}
 
 
