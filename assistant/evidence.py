@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -111,9 +111,11 @@ class _Candidate:
 class EvidenceReader:
     """Scores the sentences of the top hits and chooses the answering ones."""
 
-    def __init__(self, tokenize: Tokenize, embedder: Embeddings | None) -> None:
+    def __init__(self, tokenize: Tokenize, embedder: Embeddings | None,
+                 document: Callable[[str], Sequence[str]] | None = None) -> None:
         self.tokenize = tokenize
         self.embedder = embedder
+        self.document = document  # a source's passage texts: where a name the passage lacks may be
         self._vectors: OrderedDict[str, list[float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -135,7 +137,7 @@ class EvidenceReader:
         names = [t for t in terms if t.name]
         unquoted = Evidence([], passage_similarity=passage_similarity, missing=tuple(t.word for t in lacking),
                             missing_numbers=tuple(t.word for t in lacking if t.number),
-                            names_missing=bool(names) and all(t in lacking for t in names),
+                            names_missing=self._names_missing(names, lacking, top),
                             number_wanted=number_wanted)
         if not candidates:
             return unquoted  # nothing to quote: the refusal says so
@@ -152,6 +154,21 @@ class EvidenceReader:
             lexical=coverage(terms, tokens | context),
             own=coverage(own_terms, tokens | context) if own_terms else 1.0,
             number_found=any(_NUMBER.search(c.seg.words) for c in chosen), content=bool(tokens))
+
+    def _names_missing(self, names: list[Term], lacking: list[Term], top: list[Hit]) -> bool:
+        """Whether the question names someone or something and none of the top passages' documents does.
+
+        A passage often leaves out what its document names elsewhere: an answer says "de wedde van
+        december" under a question about Defensie's staff, a manual's section never repeats the
+        program's name. Only when every name is missing from the passages are their documents read.
+        """
+        if not names or not all(t in lacking for t in names):
+            return False
+        if self.document is None:
+            return True
+        words = _with_bare_words({t for source in dict.fromkeys(h.passage.source for h in top)
+                                  for text in self.document(source) for t in self.tokenize(text)})
+        return not any(s in words for t in names for s in t.stems)
 
     def _candidates(self, terms: list[Term], top: list[Hit]) -> list[_Candidate]:
         """Whole sentences with content words; per passage the ``_PER_PASSAGE`` sharing most words.

@@ -52,3 +52,13 @@ def test_headings_and_questions_are_never_quoted(reader: EvidenceReader) -> None
     text = "Hoe vind ik de poort van de server?\nDe poort staat in postgresql.conf.\nServerpoort instellen"
     ev = reader.read("Hoe vind ik de poort van de server?", hits(text))
     assert [q.text for q in ev.quotes] == ["De poort staat in postgresql.conf."]
+
+
+def test_a_name_the_passage_leaves_out_is_looked_for_in_its_document() -> None:
+    """The refusal's names rule reads the top passages' documents, not only the passages (parliamentary
+    answers rarely repeat the ministry the question names); a name no document holds still refuses."""
+    documents = {"/d/a.html": ["Server\nDe beheerder van Defensie installeert de server.", TEXT]}
+    reader = EvidenceReader(Tokenizer(), None, lambda source: documents.get(source, []))
+    assert not reader.read("Welke poort gebruikt de server van Defensie?", hits()).names_missing
+    assert reader.read("Welke poort gebruikt de server van Justitie?", hits()).names_missing
+    assert EvidenceReader(Tokenizer(), None).read("Welke poort gebruikt de server van Defensie?", hits()).names_missing

@@ -200,9 +200,14 @@ def build_assistant(settings: Settings, *, embedder: Embeddings | None = None, a
     chunker = Chunker(ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.structure))
     if answerer is None:
         answerer = make_answerer(settings, tokenizer)
+
+    def document(source: str) -> list[str]:
+        """A document's passage texts, where the refusal looks for a name its top passages leave out."""
+        return [row.passage.embed_text for row in index.passages_of(source)]
+
     return Assistant(
         index, retriever, answerer, CitationChecker(tokenizer),
         Ingestor(index, chunker, settings.exclude, job=make_ingest_job(settings, embedder)),
-        reader=EvidenceReader(tokenizer, raw), refusal=refusal_overrides(settings),
+        reader=EvidenceReader(tokenizer, raw, document=document), refusal=refusal_overrides(settings),
         max_question_chars=settings.max_question_chars, top_k=settings.top_k,
         rewriter=make_rewriter(answerer, tokenizer))
