@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from assistant.assistant import Assistant
-from assistant.scope import Scope
+from assistant.scope import Scope, ScopeError
 from tests.conftest import SEED, SMALL_SET
 from tests.servers import chroma_run
 from tests.store_view import catalog_of, dense_of
+from vectorstore import partitions
 from vectorstore.chroma import DenseStore
 from vectorstore.partitions import PartitionedDenseStore, partition_of
 
@@ -98,17 +99,37 @@ def scopes(a: Assistant, docs: Path) -> list[Scope]:
 
 def ranked(a: Assistant, question: str, scope: Scope) -> tuple[list[tuple[str, float]], list[str]]:
     """The dense leg's (id, similarity) top 40 and the fused retrieval's ids, for ``question`` in ``scope``."""
-    sources = scope.select(a.documents()) if scope else None
+    sources = a.select(scope)
     vector = a.retriever.embedder.embed_query(question)
     dense = [(h.passage_id, round(h.similarity, 5)) for h in a.index.search_dense(vector, 40, sources)]
     return dense, [h.passage_id for h in a.retriever.retrieve(question, sources=sources).hits]
 
 
-@pytest.mark.parametrize("exact_max", [2000, 0])
-def test_same_passages_as_one_collection(pair: tuple[Assistant, Assistant, Path], exact_max: int) -> None:
+@pytest.mark.parametrize("path", ["exact", "filter", "deeper", "too-shallow"])
+def test_same_passages_as_one_collection(pair: tuple[Assistant, Assistant, Path], path: str,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each way of searching a scope's partitions finds what one collection finds.
+
+    exact: every scope here scored in the app; filter: Chroma's filter in each partition;
+    deeper: each partition searched unfiltered, deeper, keeping the scope's own; too-shallow:
+    so shallow that a partition comes back short and is asked again through the filter.
+    """
     single, parted, docs = pair
-    partitioned(parted).exact_max = exact_max  # 2000: every scope here scored exactly; 0: through Chroma
-    assert set(partitioned(parted)._parts) == {"2015", "2016", "2017", "2018", "undated"}
+    dense = partitioned(parted)
+    dense.exact_max, dense.deep_max = {"exact": (2000, 0), "filter": (0, 0)}.get(path, (0, 10_000))
+    calls = {"nearest": 0, "search": 0}  # searches deeper, and through the filter
+    if path == "too-shallow":
+        monkeypatch.setattr(partitions, "_ROOM", 0.01)  # one or two passages deep
+        for name in calls:
+            original = getattr(DenseStore, name)
+
+            def counted(self: DenseStore, vector: list[float], n: int, *args: Any, _original: Any = original,
+                        _name: str = name) -> Any:
+                calls[_name] += _name == "nearest" or bool(args and args[0])  # search: only through the filter
+                return _original(self, vector, n, *args)
+
+            monkeypatch.setattr(DenseStore, name, counted)
+    assert set(dense._parts) == {"2015", "2016", "2017", "2018", "undated"}
     for scope in scopes(single, docs):
         for question in QUESTIONS:
             want_dense, want_hits = ranked(single, question, scope)
@@ -117,13 +138,15 @@ def test_same_passages_as_one_collection(pair: tuple[Assistant, Assistant, Path]
             assert sorted(got_dense, key=lambda h: (-h[1], h[0])) == sorted(want_dense, key=lambda h: (-h[1], h[0]))
             assert got_hits == want_hits, (scope, question)
             assert got_dense and want_dense
+    if path == "too-shallow":
+        assert calls["nearest"] > 0 and calls["search"] > 0  # searched deeper, came back short, asked again
 
 
 def test_a_year_asks_only_its_partition(pair: tuple[Assistant, Assistant, Path],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     _, parted, docs = pair
     asked: list[str] = []
-    for name in ("search", "vectors"):
+    for name in ("search", "vectors", "nearest"):
         original = getattr(DenseStore, name)
 
         def spy(self: DenseStore, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
@@ -141,8 +164,8 @@ def test_a_year_asks_only_its_partition(pair: tuple[Assistant, Assistant, Path],
         parted.retriever.retrieve(QUESTIONS[1], sources=Scope.of(years=[2015, 2018]).select(parted.documents()))
         assert sorted(asked) == ["parted.2015", "parted.2018"]
         asked.clear()
-        parted.retriever.retrieve(QUESTIONS[1], sources=Scope.of(paths=[str(docs / "sub")]).select(parted.documents()))
-        assert sorted(asked) == ["parted.2015", "parted.2017"]
+        parted.retriever.retrieve(QUESTIONS[1], sources=parted.select(Scope.of(paths=[str(docs / "sub")])))
+        assert sorted(set(asked)) == ["parted.2015", "parted.2017"]  # each once, or twice when searched too shallow
     asked.clear()
     parted.retriever.retrieve(QUESTIONS[1])
     assert sorted(asked) == ["parted.2015", "parted.2016", "parted.2017", "parted.2018", "parted.undated"]
@@ -151,6 +174,8 @@ def test_a_year_asks_only_its_partition(pair: tuple[Assistant, Assistant, Path],
 def test_writes_leave_no_orphan(pair: tuple[Assistant, Assistant, Path]) -> None:
     _, parted, docs = pair
     in_step(parted)
+    with pytest.raises(ScopeError):
+        parted.select(Scope.of(years=[2019]))
     moved = next(p for p in docs.glob("*.txt") if "Datum indiening: 2016-" in p.read_text(encoding="utf-8"))
     before = {r.passage_id for r in catalog_of(parted).passages_of(str(moved))}
     moved.write_text(moved.read_text(encoding="utf-8").replace("Datum indiening: 2016-", "Datum indiening: 2019-"),
@@ -160,8 +185,8 @@ def test_writes_leave_no_orphan(pair: tuple[Assistant, Assistant, Path]) -> None
     assert before & after, "some passages keep their ids: their vectors moved partitions under the same id"
     assert parted.documents()[str(moved)].year == 2019
     in_step(parted)
-    sources = Scope.of(years=[2019]).select(parted.documents())
-    assert sources == [str(moved)]
+    sources = parted.select(Scope.of(years=[2019]))  # the scope index was built before the ingest: built again
+    assert sources == [str(moved)] == Scope.of(years=[2019]).select(parted.documents())
     vector = parted.retriever.embedder.embed_query(QUESTIONS[1])
     assert {catalog_of(parted).passages_by_id([h.passage_id])[h.passage_id].passage.source
             for h in parted.index.search_dense(vector, 40, sources)} == {str(moved)}
@@ -220,3 +245,19 @@ def test_a_crash_in_the_write_is_repaired(pair: tuple[Assistant, Assistant, Path
     assert again.documents()[str(changed)].year == 2021
     assert again.documents()[str(docs / "new.txt")].year == 2014
     in_step(again)
+
+
+def test_back_to_one_collection_drops_the_partitions(pair: tuple[Assistant, Assistant, Path],
+                                                     make_assistant: Callable[..., Assistant]) -> None:
+    single, parted, docs = pair
+    settings: dict[str, Any] = {"data_dir": Path(parted.index.location), "collection": "parted"}
+    if not dense_of(parted).embedded:
+        settings |= {"chroma_host": "127.0.0.1", "chroma_port": int(dense_of(parted).server.rsplit(":", 1)[1])}
+    again = make_assistant(**settings)  # dense_partition "none" now: a rebuild into one collection
+    again.ingest([docs])
+    client = dense_of(again)._client
+    names = {c.name for c in client.list_collections()}
+    assert "parted" in names and not {n for n in names if n.startswith("parted.")}
+    assert again.index.vector_count() == single.index.vector_count()
+    question = QUESTIONS[1]
+    assert ranked(again, question, Scope())[1] == ranked(single, question, Scope())[1]

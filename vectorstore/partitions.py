@@ -19,10 +19,11 @@ the partition of the year the catalog committed and deletes the rest.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import chromadb
@@ -32,12 +33,15 @@ from langchain_core.embeddings import Embeddings
 
 from values.errors import EmbedderMismatchError, StoreError
 from vectorstore.catalog import Catalog
-from vectorstore.chroma import DenseHit, DenseStore, _server_faults
+from vectorstore.chroma import DenseHit, DenseStore, _server_faults, is_partition
 
 UNDATED = "undated"
 # a scope of at most this many passages is scored exactly (its vectors fetched by id): as fast as
 # the filter for one document, better at p95 at 500k; slower from ~50 passages on (benchmarks/README.md)
 EXACT_MAX = 100
+# a partition is searched unfiltered at most this deep for a scope's passages, else through Chroma's filter
+DEEP_MAX = 1000
+_ROOM = 1.5  # how much deeper than the scope's expected share of a partition's nearest
 _THREADS = 32  # measured over 32 partitions: one thread each beat 8 at p50 (and mostly p95), 8 beat one after another
 _J = TypeVar("_J")
 _R = TypeVar("_R")
@@ -48,7 +52,13 @@ def partition_of(year: int | None) -> str:
     return UNDATED if year is None else str(year)
 
 
-_Job = tuple[DenseStore, list[str] | None]  # a partition and the scope's sources in it (None: all of them)
+@dataclass(frozen=True)
+class _Job:
+    """One partition's part of a search: all of it, the scope's sources through the filter, or searched deeper."""
+
+    store: DenseStore
+    sources: list[str] | None  # the scope's sources in the partition; None: all of them
+    depth: int = 0  # > 0: the ``depth`` nearest unfiltered, keeping the scope's own
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,7 @@ class _Layout:
     partition: dict[str, str]
     passages: dict[str, int]
     sources: dict[str, set[str]]
+    held: dict[str, int]  # passages per partition (keyword-only ones too: a share, not a count of vectors)
 
 
 class PartitionedDenseStore:
@@ -66,7 +77,7 @@ class PartitionedDenseStore:
 
     def __init__(self, connect: Callable[[], chromadb.ClientAPI], collection: str, embedder: Embeddings,
                  embedder_name: str, dimension: int, catalog: Catalog, *, embedded: bool, server: str = "",
-                 exact_max: int = EXACT_MAX, threads: int = _THREADS) -> None:
+                 exact_max: int = EXACT_MAX, deep_max: int = DEEP_MAX, threads: int = _THREADS) -> None:
         self._connect = connect
         self.server = server or "(unnamed)"
         self._name = collection
@@ -76,6 +87,7 @@ class PartitionedDenseStore:
         self._catalog = catalog
         self.embedded = embedded
         self.exact_max = exact_max
+        self.deep_max = deep_max
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="partition") if threads > 1 else None
         self._client = connect()
         self._parts: dict[str, DenseStore] = {}  # replaced whole, never changed in place: threads read it
@@ -110,14 +122,13 @@ class PartitionedDenseStore:
         """
         with self._lock:
             version = self._catalog.version
-            prefix = self._name + "."
             held = {} if fresh else self._parts
             parts: dict[str, DenseStore] = {}
             new: list[str] = []
             for found in sorted(self._client.list_collections(), key=lambda c: c.name):
-                part = found.name[len(prefix):]
-                if not (found.name.startswith(prefix) and (part == UNDATED or (part.isdigit() and len(part) == 4))):
+                if not is_partition(found.name, self._name):
                     continue
+                part = found.name[len(self._name) + 1:]
                 store = held.get(part)
                 if store is not None and store.collection_id == found.id:
                     parts[part] = store
@@ -268,7 +279,9 @@ class PartitionedDenseStore:
             sources: dict[str, set[str]] = {}
             for source, part in partition.items():
                 sources.setdefault(part, set()).add(source)
-            layout = _Layout(version, partition, {s: r.passages for s, r in records.items()}, sources)
+            passages = {s: r.passages for s, r in records.items()}
+            held = {part: sum(passages[s] for s in chosen) for part, chosen in sources.items()}
+            layout = _Layout(version, partition, passages, sources, held)
             self._layout = layout
         return layout
 
@@ -276,33 +289,71 @@ class PartitionedDenseStore:
         """The ``k`` nearest passages, optionally only from ``sources``: only their years' partitions are asked.
 
         A partition the scope covers whole is searched unfiltered; a scope of at most
-        ``exact_max`` passages is scored exactly; otherwise each partition filters by source
-        (``DenseStore.search``). Searching a partition unfiltered and deeper, then keeping the
-        scope's hits, was measured 5x slower than the filter for scopes across every year.
+        ``exact_max`` passages is scored exactly; otherwise each partition is searched deeper
+        unfiltered, keeping the scope's own (``_plan``), or, where that would go deeper than
+        ``deep_max``, through Chroma's filter (``DenseStore.search``): a filtered query costs
+        several unfiltered ones (benchmarks/README.md, "Scoped questions at 1M").
         """
         self.check()
         parts = self._current()
         if not sources:
-            return self._merge(k, [(store, None) for store in parts.values()], vector)
+            return self._merge(k, [_Job(store, None) for store in parts.values()], vector)
         layout = self._scope_layout()
         wanted: dict[str, list[str]] = {}
         for source in sources:
             part = layout.partition.get(source)
             if part is not None and part in parts:
                 wanted.setdefault(part, []).append(source)
-        if sum(layout.passages.get(s, 0) for s in sources) <= self.exact_max:
+        total = sum(layout.passages.get(s, 0) for s in sources)
+        if total <= self.exact_max:
             return self._exact(vector, k, [(parts[p], chosen) for p, chosen in wanted.items()])
-        jobs: list[_Job] = [(parts[p], None if len(chosen) == len(layout.sources.get(p, ())) else chosen)
-                            for p, chosen in wanted.items()]
-        return self._merge(k, jobs, vector)
+        return self._merge(k, [self._plan(parts[p], p, chosen, layout, k, total) for p, chosen in wanted.items()],
+                           vector)
+
+    def _plan(self, store: DenseStore, part: str, chosen: list[str], layout: _Layout, k: int, total: int) -> _Job:
+        """How to search one partition for ``chosen`` (of a scope of ``total`` passages).
+
+        Deep enough that, were the scope's passages spread evenly, the partition's likely part of
+        the top ``k`` (twice its share, and 4 more) comes back with room to spare; ``_merge`` asks
+        again through the filter when that was not deep enough.
+        """
+        if len(chosen) == len(layout.sources.get(part, ())):
+            return _Job(store, None)
+        in_scope = max(1, sum(layout.passages.get(s, 0) for s in chosen))
+        want = min(k, math.ceil(2 * k * in_scope / max(1, total)) + 4)
+        depth = math.ceil(_ROOM * want * max(in_scope, layout.held.get(part, 0)) / in_scope)
+        return _Job(store, chosen, depth if depth <= self.deep_max else 0)
 
     def _merge(self, k: int, jobs: list[_Job], vector: list[float]) -> list[DenseHit]:
-        """The ``k`` best of each partition's top ``k``, by similarity (then id: a stable order)."""
-        def one(job: _Job) -> list[DenseHit]:
-            return job[0].search(vector, k, job[1])
+        """The ``k`` best of each partition's own best, by similarity (then id: a stable order).
 
-        hits = [h for part in self._each(one, jobs) for h in part]
-        return sorted(hits, key=lambda h: (-h.similarity, h.passage_id))[:k]
+        A partition searched deeper returns the scope's hits among its ``depth`` nearest; when
+        fewer than ``k`` and its deepest is still above the ``k``-th best found overall, the
+        scope may have better passages in it further down: that partition is asked again
+        through the filter. So the result is what the filter in every partition would give.
+        """
+        def one(job: _Job) -> tuple[list[DenseHit], float | None]:
+            if not job.depth:
+                return job.store.search(vector, k, job.sources), None
+            got = job.store.nearest(vector, job.depth)
+            mine = set(job.sources or ())
+            kept = [DenseHit(h.passage_id, h.similarity) for h in got if h.source in mine][:k]
+            short = len(kept) < k and len(got) == job.depth  # found too few, and the partition holds more
+            return kept, got[-1].similarity if short else None
+
+        def best(found: list[tuple[list[DenseHit], float | None]]) -> list[DenseHit]:
+            return sorted((h for hits, _ in found for h in hits), key=lambda h: (-h.similarity, h.passage_id))[:k]
+
+        found = self._each(one, jobs)
+        hits = best(found)
+        floor = hits[-1].similarity if len(hits) == k else -math.inf
+        again = [at for at, (_, deepest) in enumerate(found) if deepest is not None and deepest >= floor]
+        if again:
+            redone = self._each(lambda at: one(replace(jobs[at], depth=0)), again)
+            for at, result in zip(again, redone, strict=True):
+                found[at] = result
+            hits = best(found)
+        return hits
 
     def _each(self, call: Callable[[_J], _R], jobs: list[_J]) -> list[_R]:
         """``call`` on each job, in the threads when there are several (a partition each: they wait on Chroma)."""
