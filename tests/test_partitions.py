@@ -117,18 +117,22 @@ def test_same_passages_as_one_collection(pair: tuple[Assistant, Assistant, Path]
     single, parted, docs = pair
     dense = partitioned(parted)
     dense.exact_max, dense.deep_max = {"exact": (2000, 0), "filter": (0, 0)}.get(path, (0, 10_000))
-    calls = {"nearest": 0, "search": 0}  # searches deeper, and through the filter
+    calls = {"deeper": 0, "filter": 0}  # partitions planned to be searched deeper; searches through the filter
+    plan, search = PartitionedDenseStore._plan, DenseStore.search
+
+    def planned(self: PartitionedDenseStore, *args: Any) -> Any:
+        job = plan(self, *args)
+        calls["deeper"] += job.depth > 0
+        return job
+
+    def searched(self: DenseStore, vector: list[float], n: int, sources: list[str] | None = None) -> Any:
+        calls["filter"] += bool(sources)
+        return search(self, vector, n, sources)
+
+    monkeypatch.setattr(PartitionedDenseStore, "_plan", planned)
+    monkeypatch.setattr(DenseStore, "search", searched)
     if path == "too-shallow":
         monkeypatch.setattr(partitions, "_ROOM", 0.01)  # one or two passages deep
-        for name in calls:
-            original = getattr(DenseStore, name)
-
-            def counted(self: DenseStore, vector: list[float], n: int, *args: Any, _original: Any = original,
-                        _name: str = name) -> Any:
-                calls[_name] += _name == "nearest" or bool(args and args[0])  # search: only through the filter
-                return _original(self, vector, n, *args)
-
-            monkeypatch.setattr(DenseStore, name, counted)
     assert set(dense._parts) == {"2015", "2016", "2017", "2018", "undated"}
     for scope in scopes(single, docs):
         for question in QUESTIONS:
@@ -138,15 +142,15 @@ def test_same_passages_as_one_collection(pair: tuple[Assistant, Assistant, Path]
             assert sorted(got_dense, key=lambda h: (-h[1], h[0])) == sorted(want_dense, key=lambda h: (-h[1], h[0]))
             assert got_hits == want_hits, (scope, question)
             assert got_dense and want_dense
-    if path == "too-shallow":
-        assert calls["nearest"] > 0 and calls["search"] > 0  # searched deeper, came back short, asked again
+    assert calls["deeper"] > 0 if path in ("deeper", "too-shallow") else calls["deeper"] == 0
+    assert calls["filter"] > 0 if path in ("filter", "too-shallow") else True  # too shallow: asked again
 
 
 def test_a_year_asks_only_its_partition(pair: tuple[Assistant, Assistant, Path],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     _, parted, docs = pair
     asked: list[str] = []
-    for name in ("search", "vectors", "nearest"):
+    for name in ("search", "vectors"):
         original = getattr(DenseStore, name)
 
         def spy(self: DenseStore, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
@@ -171,9 +175,23 @@ def test_a_year_asks_only_its_partition(pair: tuple[Assistant, Assistant, Path],
     assert sorted(asked) == ["parted.2015", "parted.2016", "parted.2017", "parted.2018", "parted.undated"]
 
 
+def deeper_is_filtered(a: Assistant, scope: Scope) -> None:
+    """Searching a scope's partitions deeper finds what the filter finds: its id -> source map is of this version."""
+    dense = partitioned(a)
+    vector = a.retriever.embedder.embed_query(QUESTIONS[1])
+    found = []
+    for dense.exact_max, dense.deep_max in ((0, 10_000), (0, 0)):
+        hits = a.index.search_dense(vector, 40, a.select(scope))
+        found.append([(h.passage_id, round(h.similarity, 5)) for h in hits])
+    assert found[0] == found[1] and found[0]
+    assert dense._owners[0] == a.index.version and dense._owners[1], "a partition was searched deeper"
+
+
 def test_writes_leave_no_orphan(pair: tuple[Assistant, Assistant, Path]) -> None:
     _, parted, docs = pair
     in_step(parted)
+    undated = docs / SMALL_SET[5].name  # with the seed in the undated partition: a part of it in scope
+    deeper_is_filtered(parted, Scope.of(paths=[str(undated), str(docs / "sub")]))
     with pytest.raises(ScopeError):
         parted.select(Scope.of(years=[2019]))
     moved = next(p for p in docs.glob("*.txt") if "Datum indiening: 2016-" in p.read_text(encoding="utf-8"))
@@ -198,8 +216,10 @@ def test_writes_leave_no_orphan(pair: tuple[Assistant, Assistant, Path]) -> None
 
     renamed = docs / "sub" / SMALL_SET[0].name
     renamed.rename(docs / "elsewhere.txt")
-    assert parted.ingest([docs], sync=True).renamed == 1
+    undated.rename(docs / "undated.txt")
+    assert parted.ingest([docs], sync=True).renamed == 2
     in_step(parted)
+    deeper_is_filtered(parted, Scope.of(paths=[str(docs / "undated.txt")]))  # its passages have new ids
 
     parted.ingest([docs], rebuild=True)
     in_step(parted)

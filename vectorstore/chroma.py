@@ -286,12 +286,6 @@ class DenseStore:
                 return kept[:k]
         return self._query(vector, k, {"source": {"$in": sources}})
 
-    @_server_faults
-    def nearest(self, vector: list[float], n: int) -> list[DenseHit]:
-        """The ``n`` nearest passages, unfiltered, each with its source: for a caller that keeps a scope's own."""
-        self.check()
-        return self._query(vector, n, None, with_source=True)
-
     def _query(self, vector: list[float], n: int, where: dict[str, object] | None,
                with_source: bool = False) -> list[DenseHit]:
         if n == 0:

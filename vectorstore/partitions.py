@@ -93,6 +93,8 @@ class PartitionedDenseStore:
         self._parts: dict[str, DenseStore] = {}  # replaced whole, never changed in place: threads read it
         self._lock = threading.RLock()
         self._layout: _Layout | None = None
+        # passage id -> source of the documents scopes asked for, and those documents, at a catalog version
+        self._owners: tuple[int, dict[str, str], set[str]] = (-1, {}, set())
         self._listed_at = -1  # the catalog version the partitions were last listed at
         self._open(fresh=True)
 
@@ -285,12 +287,32 @@ class PartitionedDenseStore:
             self._layout = layout
         return layout
 
+    def _owned(self, sources: list[str]) -> dict[str, str]:
+        """Passage id -> source for (at least) the vectors of ``sources``, read from the catalog once per version.
+
+        What a partition searched deeper checks its hits against: asking Chroma for each hit's
+        source costs more than the search (benchmarks/README.md). It grows with the documents
+        scopes ask for, up to every passage id (about 100 MB at 1M passages).
+        """
+        with self._lock:
+            version, owners, loaded = self._owners
+            missing = [s for s in sources if s not in loaded]
+            if missing or version != self._catalog.version:
+                with self._catalog.snapshot():
+                    now = self._catalog.version
+                    if now != version:
+                        owners, loaded, missing = {}, set(), sources
+                    owners.update(self._catalog.dense_ids_of(missing))  # readers only ``get``: safe to grow
+                    loaded.update(missing)
+                self._owners = (now, owners, loaded)
+            return owners
+
     def search(self, vector: list[float], k: int, sources: list[str] | None = None) -> list[DenseHit]:
         """The ``k`` nearest passages, optionally only from ``sources``: only their years' partitions are asked.
 
         A partition the scope covers whole is searched unfiltered; a scope of at most
         ``exact_max`` passages is scored exactly; otherwise each partition is searched deeper
-        unfiltered, keeping the scope's own (``_plan``), or, where that would go deeper than
+        unfiltered, keeping the scope's own (``_plan``, ``_owned``), or, where that would go deeper than
         ``deep_max``, through Chroma's filter (``DenseStore.search``): a filtered query costs
         several unfiltered ones (benchmarks/README.md, "Scoped questions at 1M").
         """
@@ -307,8 +329,9 @@ class PartitionedDenseStore:
         total = sum(layout.passages.get(s, 0) for s in sources)
         if total <= self.exact_max:
             return self._exact(vector, k, [(parts[p], chosen) for p, chosen in wanted.items()])
-        return self._merge(k, [self._plan(parts[p], p, chosen, layout, k, total) for p, chosen in wanted.items()],
-                           vector)
+        jobs = [self._plan(parts[p], p, chosen, layout, k, total) for p, chosen in wanted.items()]
+        deeper = [s for job in jobs if job.depth for s in job.sources or ()]
+        return self._merge(k, jobs, vector, self._owned(deeper) if deeper else {})
 
     def _plan(self, store: DenseStore, part: str, chosen: list[str], layout: _Layout, k: int, total: int) -> _Job:
         """How to search one partition for ``chosen`` (of a scope of ``total`` passages).
@@ -324,10 +347,12 @@ class PartitionedDenseStore:
         depth = math.ceil(_ROOM * want * max(in_scope, layout.held.get(part, 0)) / in_scope)
         return _Job(store, chosen, depth if depth <= self.deep_max else 0)
 
-    def _merge(self, k: int, jobs: list[_Job], vector: list[float]) -> list[DenseHit]:
+    def _merge(self, k: int, jobs: list[_Job], vector: list[float], owners: Mapping[str, str] | None = None
+               ) -> list[DenseHit]:
         """The ``k`` best of each partition's own best, by similarity (then id: a stable order).
 
-        A partition searched deeper returns the scope's hits among its ``depth`` nearest; when
+        A partition searched deeper returns the scope's hits among its ``depth`` nearest (by
+        ``owners``: passage id -> source); when
         fewer than ``k`` and its deepest is still above the ``k``-th best found overall, the
         scope may have better passages in it further down: that partition is asked again
         through the filter. So the result is what the filter in every partition would give.
@@ -335,9 +360,9 @@ class PartitionedDenseStore:
         def one(job: _Job) -> tuple[list[DenseHit], float | None]:
             if not job.depth:
                 return job.store.search(vector, k, job.sources), None
-            got = job.store.nearest(vector, job.depth)
+            got = job.store.search(vector, job.depth)
             mine = set(job.sources or ())
-            kept = [DenseHit(h.passage_id, h.similarity) for h in got if h.source in mine][:k]
+            kept = [h for h in got if (owners or {}).get(h.passage_id) in mine][:k]
             short = len(kept) < k and len(got) == job.depth  # found too few, and the partition holds more
             return kept, got[-1].similarity if short else None
 
