@@ -105,34 +105,47 @@ def ranked(a: Assistant, question: str, scope: Scope) -> tuple[list[tuple[str, f
     return dense, [h.passage_id for h in a.retriever.retrieve(question, sources=sources).hits]
 
 
-@pytest.mark.parametrize("path", ["exact", "filter", "deeper", "too-shallow"])
+PATHS = {  # exact_max, deep_max, ids_max, how shallow the first search is (partitions._ROOM)
+    "exact": (2000, 0, 0, 1.5),  # every scope here scored in the app
+    "filter": (0, 0, 0, 1.5),  # Chroma's filter in each partition
+    "ids": (0, 0, 10**6, 1.5),  # each partition's search restricted to the scope's ids in it
+    "deeper": (0, 10_000, 0, 1.5),  # searched unfiltered, deeper, keeping the scope's own
+    "deepening": (0, 10_000, 0, 0.01),  # so shallow at first that a partition is searched again, 4x deeper
+    "too-shallow": (0, 2, 0, 0.01),  # ... and past deep_max asked again through the filter
+}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
 def test_same_passages_as_one_collection(pair: tuple[Assistant, Assistant, Path], path: str,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each way of searching a scope's partitions finds what one collection finds.
-
-    exact: every scope here scored in the app; filter: Chroma's filter in each partition;
-    deeper: each partition searched unfiltered, deeper, keeping the scope's own; too-shallow:
-    so shallow that a partition comes back short and is asked again through the filter.
-    """
+    """Each way of searching a scope's partitions (``PATHS``) finds what one collection finds."""
     single, parted, docs = pair
     dense = partitioned(parted)
-    dense.exact_max, dense.deep_max = {"exact": (2000, 0), "filter": (0, 0)}.get(path, (0, 10_000))
-    calls = {"deeper": 0, "filter": 0}  # partitions planned to be searched deeper; searches through the filter
-    plan, search = PartitionedDenseStore._plan, DenseStore.search
+    dense.exact_max, dense.deep_max, dense.ids_max, room = PATHS[path]
+    monkeypatch.setattr(partitions, "_ROOM", room)
+    planned_depths: set[int] = set()
+    calls = {"deeper": 0, "deepened": 0, "filter": 0, "ids": 0}
+    plan, search, search_ids = PartitionedDenseStore._plan, DenseStore.search, DenseStore.search_ids
 
     def planned(self: PartitionedDenseStore, *args: Any) -> Any:
         job = plan(self, *args)
         calls["deeper"] += job.depth > 0
+        planned_depths.add(job.depth)
         return job
 
     def searched(self: DenseStore, vector: list[float], n: int, sources: list[str] | None = None) -> Any:
-        calls["filter"] += bool(sources)
+        if self._name.startswith("parted."):  # not the one collection's
+            calls["filter"] += bool(sources)
+            calls["deepened"] += not sources and n not in planned_depths and n != 40  # 40: a whole partition's
         return search(self, vector, n, sources)
+
+    def searched_ids(self: DenseStore, *args: Any) -> Any:
+        calls["ids"] += 1
+        return search_ids(self, *args)
 
     monkeypatch.setattr(PartitionedDenseStore, "_plan", planned)
     monkeypatch.setattr(DenseStore, "search", searched)
-    if path == "too-shallow":
-        monkeypatch.setattr(partitions, "_ROOM", 0.01)  # one or two passages deep
+    monkeypatch.setattr(DenseStore, "search_ids", searched_ids)
     assert set(dense._parts) == {"2015", "2016", "2017", "2018", "undated"}
     for scope in scopes(single, docs):
         for question in QUESTIONS:
@@ -142,8 +155,10 @@ def test_same_passages_as_one_collection(pair: tuple[Assistant, Assistant, Path]
             assert sorted(got_dense, key=lambda h: (-h[1], h[0])) == sorted(want_dense, key=lambda h: (-h[1], h[0]))
             assert got_hits == want_hits, (scope, question)
             assert got_dense and want_dense
-    assert calls["deeper"] > 0 if path in ("deeper", "too-shallow") else calls["deeper"] == 0
-    assert calls["filter"] > 0 if path in ("filter", "too-shallow") else True  # too shallow: asked again
+    assert (calls["deeper"] > 0) == (path in ("deeper", "deepening", "too-shallow"))
+    assert (calls["deepened"] > 0) == (path == "deepening")
+    assert (calls["filter"] > 0) == (path in ("filter", "too-shallow"))
+    assert (calls["ids"] > 0) == (path == "ids")
 
 
 def test_a_year_asks_only_its_partition(pair: tuple[Assistant, Assistant, Path],
@@ -180,7 +195,7 @@ def deeper_is_filtered(a: Assistant, scope: Scope) -> None:
     dense = partitioned(a)
     vector = a.retriever.embedder.embed_query(QUESTIONS[1])
     found = []
-    for dense.exact_max, dense.deep_max in ((0, 10_000), (0, 0)):
+    for dense.exact_max, dense.deep_max, dense.ids_max in ((0, 10_000, 0), (0, 0, 0)):
         hits = a.index.search_dense(vector, 40, a.select(scope))
         found.append([(h.passage_id, round(h.similarity, 5)) for h in hits])
     assert found[0] == found[1] and found[0]

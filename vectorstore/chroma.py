@@ -286,6 +286,17 @@ class DenseStore:
                 return kept[:k]
         return self._query(vector, k, {"source": {"$in": sources}})
 
+    @_server_faults
+    def search_ids(self, vector: list[float], k: int, ids: list[str]) -> list[DenseHit]:
+        """The ``k`` nearest among the vectors ``ids`` (Chroma's ``ids`` restriction: no metadata filter)."""
+        self.check()
+        if not ids:
+            return []
+        result = self._collection.query(query_embeddings=[vector], n_results=min(k, len(ids)), ids=ids,  # type: ignore[arg-type]
+                                        include=["distances"])
+        return [DenseHit(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], (result["distances"] or [[]])[0],
+                                                              strict=True)]
+
     def _query(self, vector: list[float], n: int, where: dict[str, object] | None,
                with_source: bool = False) -> list[DenseHit]:
         if n == 0:

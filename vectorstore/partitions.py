@@ -39,8 +39,10 @@ UNDATED = "undated"
 # a scope of at most this many passages is scored exactly (its vectors fetched by id): as fast as
 # the filter for one document, better at p95 at 500k; slower from ~50 passages on (benchmarks/README.md)
 EXACT_MAX = 100
-# a partition is searched unfiltered at most this deep for a scope's passages, else through Chroma's filter
-DEEP_MAX = 1000
+# a partition is searched unfiltered at most this deep for a scope's passages, else restricted to the scope's
+# ids in it (up to IDS_MAX of them) or through Chroma's filter
+DEEP_MAX = 4000
+IDS_MAX = 5000
 _ROOM = 1.5  # how much deeper than the scope's expected share of a partition's nearest
 _THREADS = 32  # measured over 32 partitions: one thread each beat 8 at p50 (and mostly p95), 8 beat one after another
 _J = TypeVar("_J")
@@ -77,7 +79,8 @@ class PartitionedDenseStore:
 
     def __init__(self, connect: Callable[[], chromadb.ClientAPI], collection: str, embedder: Embeddings,
                  embedder_name: str, dimension: int, catalog: Catalog, *, embedded: bool, server: str = "",
-                 exact_max: int = EXACT_MAX, deep_max: int = DEEP_MAX, threads: int = _THREADS) -> None:
+                 exact_max: int = EXACT_MAX, deep_max: int = DEEP_MAX, ids_max: int = IDS_MAX,
+                 threads: int = _THREADS) -> None:
         self._connect = connect
         self.server = server or "(unnamed)"
         self._name = collection
@@ -88,13 +91,14 @@ class PartitionedDenseStore:
         self.embedded = embedded
         self.exact_max = exact_max
         self.deep_max = deep_max
+        self.ids_max = ids_max
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="partition") if threads > 1 else None
         self._client = connect()
         self._parts: dict[str, DenseStore] = {}  # replaced whole, never changed in place: threads read it
         self._lock = threading.RLock()
         self._layout: _Layout | None = None
-        # passage id -> source of the documents scopes asked for, and those documents, at a catalog version
-        self._owners: tuple[int, dict[str, str], set[str]] = (-1, {}, set())
+        # passage id -> source of the documents scopes asked for, and their ids by source, at a catalog version
+        self._owners: tuple[int, dict[str, str], dict[str, list[str]]] = (-1, {}, {})
         self._listed_at = -1  # the catalog version the partitions were last listed at
         self._open(fresh=True)
 
@@ -287,34 +291,39 @@ class PartitionedDenseStore:
             self._layout = layout
         return layout
 
-    def _owned(self, sources: list[str]) -> dict[str, str]:
-        """Passage id -> source for (at least) the vectors of ``sources``, read from the catalog once per version.
+    def _owned(self, sources: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """Passage id -> source, and source -> ids, for (at least) the vectors of ``sources``, once per version.
 
         What a partition searched deeper checks its hits against: asking Chroma for each hit's
         source costs more than the search (benchmarks/README.md). It grows with the documents
         scopes ask for, up to every passage id (about 100 MB at 1M passages).
         """
         with self._lock:
-            version, owners, loaded = self._owners
-            missing = [s for s in sources if s not in loaded]
+            version, owners, by_source = self._owners
+            missing = [s for s in sources if s not in by_source]
             if missing or version != self._catalog.version:
                 with self._catalog.snapshot():
                     now = self._catalog.version
                     if now != version:
-                        owners, loaded, missing = {}, set(), sources
-                    owners.update(self._catalog.dense_ids_of(missing))  # readers only ``get``: safe to grow
-                    loaded.update(missing)
-                self._owners = (now, owners, loaded)
-            return owners
+                        owners, by_source, missing = {}, {}, sources
+                    got = self._catalog.dense_ids_of(missing)
+                grouped: dict[str, list[str]] = {s: [] for s in missing}
+                for pid, source in got.items():
+                    grouped[source].append(pid)
+                owners.update(got)  # readers only look up: safe to grow in place
+                by_source.update(grouped)
+                self._owners = (now, owners, by_source)
+            return owners, by_source
 
     def search(self, vector: list[float], k: int, sources: list[str] | None = None) -> list[DenseHit]:
         """The ``k`` nearest passages, optionally only from ``sources``: only their years' partitions are asked.
 
         A partition the scope covers whole is searched unfiltered; a scope of at most
         ``exact_max`` passages is scored exactly; otherwise each partition is searched deeper
-        unfiltered, keeping the scope's own (``_plan``, ``_owned``), or, where that would go deeper than
-        ``deep_max``, through Chroma's filter (``DenseStore.search``): a filtered query costs
-        several unfiltered ones (benchmarks/README.md, "Scoped questions at 1M").
+        unfiltered, keeping the scope's own (``_plan``, ``_owned``, ``_merge``), or, where that
+        would go deeper than ``deep_max``, restricted to the scope's ids or through Chroma's
+        filter: a filtered query costs several unfiltered ones (benchmarks/README.md, "Scoped
+        questions at 1M").
         """
         self.check()
         parts = self._current()
@@ -330,8 +339,8 @@ class PartitionedDenseStore:
         if total <= self.exact_max:
             return self._exact(vector, k, [(parts[p], chosen) for p, chosen in wanted.items()])
         jobs = [self._plan(parts[p], p, chosen, layout, k, total) for p, chosen in wanted.items()]
-        deeper = [s for job in jobs if job.depth for s in job.sources or ()]
-        return self._merge(k, jobs, vector, self._owned(deeper) if deeper else {})
+        partial = [s for job in jobs for s in job.sources or ()]
+        return self._merge(k, jobs, vector, *(self._owned(partial) if partial else ({}, {})))
 
     def _plan(self, store: DenseStore, part: str, chosen: list[str], layout: _Layout, k: int, total: int) -> _Job:
         """How to search one partition for ``chosen`` (of a scope of ``total`` passages).
@@ -347,38 +356,46 @@ class PartitionedDenseStore:
         depth = math.ceil(_ROOM * want * max(in_scope, layout.held.get(part, 0)) / in_scope)
         return _Job(store, chosen, depth if depth <= self.deep_max else 0)
 
-    def _merge(self, k: int, jobs: list[_Job], vector: list[float], owners: Mapping[str, str] | None = None
-               ) -> list[DenseHit]:
+    def _merge(self, k: int, jobs: list[_Job], vector: list[float], owners: Mapping[str, str] | None = None,
+               by_source: Mapping[str, list[str]] | None = None) -> list[DenseHit]:
         """The ``k`` best of each partition's own best, by similarity (then id: a stable order).
 
         A partition searched deeper returns the scope's hits among its ``depth`` nearest (by
-        ``owners``: passage id -> source); when
-        fewer than ``k`` and its deepest is still above the ``k``-th best found overall, the
-        scope may have better passages in it further down: that partition is asked again
-        through the filter. So the result is what the filter in every partition would give.
+        ``owners``: passage id -> source). When fewer than ``k`` came back and its deepest is
+        still above the ``k``-th best found overall, the scope may have better passages further
+        down: that partition is searched 4 times deeper, and past ``deep_max`` restricted to the
+        scope's ids in it (up to ``ids_max``) or through the filter. So the result is what the
+        filter in every partition would give (up to HNSW's approximation).
         """
         def one(job: _Job) -> tuple[list[DenseHit], float | None]:
-            if not job.depth:
-                return job.store.search(vector, k, job.sources), None
-            got = job.store.search(vector, job.depth)
-            mine = set(job.sources or ())
-            kept = [h for h in got if (owners or {}).get(h.passage_id) in mine][:k]
-            short = len(kept) < k and len(got) == job.depth  # found too few, and the partition holds more
-            return kept, got[-1].similarity if short else None
+            if job.depth:
+                got = job.store.search(vector, job.depth)
+                mine = set(job.sources or ())
+                kept = [h for h in got if (owners or {}).get(h.passage_id) in mine][:k]
+                short = len(kept) < k and len(got) == job.depth  # found too few, and the partition holds more
+                return kept, got[-1].similarity if short else None
+            if job.sources is not None and by_source is not None:
+                ids = [i for s in job.sources for i in by_source.get(s, ())]
+                if len(ids) <= self.ids_max:
+                    return job.store.search_ids(vector, k, ids), None
+            return job.store.search(vector, k, job.sources), None
 
         def best(found: list[tuple[list[DenseHit], float | None]]) -> list[DenseHit]:
             return sorted((h for hits, _ in found for h in hits), key=lambda h: (-h.similarity, h.passage_id))[:k]
 
         found = self._each(one, jobs)
         hits = best(found)
-        floor = hits[-1].similarity if len(hits) == k else -math.inf
-        again = [at for at, (_, deepest) in enumerate(found) if deepest is not None and deepest >= floor]
-        if again:
-            redone = self._each(lambda at: one(replace(jobs[at], depth=0)), again)
-            for at, result in zip(again, redone, strict=True):
+        while True:
+            floor = hits[-1].similarity if len(hits) == k else -math.inf
+            again = [at for at, (_, deepest) in enumerate(found) if deepest is not None and deepest >= floor]
+            if not again:
+                return hits
+            for at in again:
+                deeper = 4 * jobs[at].depth
+                jobs[at] = replace(jobs[at], depth=deeper if deeper <= self.deep_max else 0)
+            for at, result in zip(again, self._each(lambda at: one(jobs[at]), again), strict=True):
                 found[at] = result
             hits = best(found)
-        return hits
 
     def _each(self, call: Callable[[_J], _R], jobs: list[_J]) -> list[_R]:
         """``call`` on each job, in the threads when there are several (a partition each: they wait on Chroma)."""
