@@ -326,6 +326,8 @@ class Run:
                                                      DIM, self.catalog, embedded=False, exact_max=2000)  # type: ignore[arg-type]
             before = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
                                            self.catalog, embedded=False, deep_max=0, ids_max=0)  # type: ignore[arg-type]
+            deep_store = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
+                                               self.catalog, embedded=False, deep_share=0)  # type: ignore[arg-type]
             ids_store = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
                                            self.catalog, embedded=False, deep_max=0, ids_max=10**7)  # type: ignore[arg-type]
             cases["unscoped | partitioned"] = lambda q: [h.passage_id for h in parted.search(q.tolist(), K)]
@@ -389,6 +391,7 @@ class Run:
                 cases[f"{name} | partitioned-index"] = partial(indexed, store=before)  # the scope index alone
                 cases[f"{name} | partitioned"] = indexed  # the scope index, and partitions searched deeper
                 cases[f"{name} | partitioned-ids"] = partial(indexed, store=ids_store)  # never deeper: the scope's ids
+                cases[f"{name} | partitioned-deep"] = partial(indexed, store=deep_store)  # deeper whatever the share
                 if len(scope_ids) <= 2000:  # else all three take the same path
                     cases[f"{name} | partitioned-filter"] = partial(indexed, store=filtered)
                     cases[f"{name} | partitioned-exact"] = partial(indexed, store=exact_up_to_2000)

@@ -112,6 +112,7 @@ PATHS = {  # exact_max, deep_max, ids_max, how shallow the first search is (part
     "deeper": (0, 10_000, 0, 1.5),  # searched unfiltered, deeper, keeping the scope's own
     "deepening": (0, 10_000, 0, 0.01),  # so shallow at first that a partition is searched again, 4x deeper
     "too-shallow": (0, 2, 0, 0.01),  # ... and past deep_max asked again through the filter
+    "by-share": (0, 10_000, 10**6, 1.5),  # by the share of a partition a scope holds (deep_share), as by default
 }
 
 
@@ -122,6 +123,8 @@ def test_same_passages_as_one_collection(pair: tuple[Assistant, Assistant, Path]
     single, parted, docs = pair
     dense = partitioned(parted)
     dense.exact_max, dense.deep_max, dense.ids_max, room = PATHS[path]
+    if path != "by-share":
+        dense.deep_share = 0  # the paths as named, whatever share of a partition a scope holds
     monkeypatch.setattr(partitions, "_ROOM", room)
     planned_depths: set[int] = set()
     calls = {"deeper": 0, "deepened": 0, "filter": 0, "ids": 0}
@@ -155,6 +158,9 @@ def test_same_passages_as_one_collection(pair: tuple[Assistant, Assistant, Path]
             assert sorted(got_dense, key=lambda h: (-h[1], h[0])) == sorted(want_dense, key=lambda h: (-h[1], h[0]))
             assert got_hits == want_hits, (scope, question)
             assert got_dense and want_dense
+    if path == "by-share":  # ids or deeper, partition by partition: the same passages is what counts
+        assert calls["ids"] + calls["deeper"] > 0
+        return
     assert (calls["deeper"] > 0) == (path in ("deeper", "deepening", "too-shallow"))
     assert (calls["deepened"] > 0) == (path == "deepening")
     assert (calls["filter"] > 0) == (path in ("filter", "too-shallow"))
@@ -195,6 +201,7 @@ def deeper_is_filtered(a: Assistant, scope: Scope) -> None:
     dense = partitioned(a)
     vector = a.retriever.embedder.embed_query(QUESTIONS[1])
     found = []
+    dense.deep_share = 0
     for dense.exact_max, dense.deep_max, dense.ids_max in ((0, 10_000, 0), (0, 0, 0)):
         hits = a.index.search_dense(vector, 40, a.select(scope))
         found.append([(h.passage_id, round(h.similarity, 5)) for h in hits])

@@ -43,6 +43,7 @@ EXACT_MAX = 100
 # ids in it (up to IDS_MAX of them) or through Chroma's filter
 DEEP_MAX = 4000
 IDS_MAX = 5000
+DEEP_SHARE = 0.2  # a scope holding less of a partition than this is searched among its ids there, not deeper
 _ROOM = 1.5  # how much deeper than the scope's expected share of a partition's nearest
 _THREADS = 32  # measured over 32 partitions: one thread each beat 8 at p50 (and mostly p95), 8 beat one after another
 _J = TypeVar("_J")
@@ -80,7 +81,7 @@ class PartitionedDenseStore:
     def __init__(self, connect: Callable[[], chromadb.ClientAPI], collection: str, embedder: Embeddings,
                  embedder_name: str, dimension: int, catalog: Catalog, *, embedded: bool, server: str = "",
                  exact_max: int = EXACT_MAX, deep_max: int = DEEP_MAX, ids_max: int = IDS_MAX,
-                 threads: int = _THREADS) -> None:
+                 deep_share: float = DEEP_SHARE, threads: int = _THREADS) -> None:
         self._connect = connect
         self.server = server or "(unnamed)"
         self._name = collection
@@ -92,6 +93,7 @@ class PartitionedDenseStore:
         self.exact_max = exact_max
         self.deep_max = deep_max
         self.ids_max = ids_max
+        self.deep_share = deep_share
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="partition") if threads > 1 else None
         self._client = connect()
         self._parts: dict[str, DenseStore] = {}  # replaced whole, never changed in place: threads read it
@@ -345,13 +347,18 @@ class PartitionedDenseStore:
     def _plan(self, store: DenseStore, part: str, chosen: list[str], layout: _Layout, k: int, total: int) -> _Job:
         """How to search one partition for ``chosen`` (of a scope of ``total`` passages).
 
-        Deep enough that, were the scope's passages spread evenly, the partition's likely part of
-        the top ``k`` (twice its share, and 4 more) comes back with room to spare; ``_merge`` asks
-        again through the filter when that was not deep enough.
+        A scope holding less than ``deep_share`` of the partition is searched among its ids (a
+        folder's passages gather near some topics: for other questions a deeper search finds
+        too few of them and goes deeper again, and loses recall in HNSW's tail). Otherwise it
+        is searched deep enough that, were the scope's passages spread evenly, the partition's
+        likely part of the top ``k`` (twice its share, and 4 more) comes back with room to
+        spare; ``_merge`` asks again when that was not deep enough.
         """
         if len(chosen) == len(layout.sources.get(part, ())):
             return _Job(store, None)
         in_scope = max(1, sum(layout.passages.get(s, 0) for s in chosen))
+        if in_scope < self.deep_share * layout.held.get(part, 0) and in_scope <= self.ids_max:
+            return _Job(store, chosen)  # a small share: restricted to its ids (``_merge``)
         want = min(k, math.ceil(2 * k * in_scope / max(1, total)) + 4)
         depth = math.ceil(_ROOM * want * max(in_scope, layout.held.get(part, 0)) / in_scope)
         return _Job(store, chosen, depth if depth <= self.deep_max else 0)
