@@ -303,3 +303,16 @@ def test_back_to_one_collection_drops_the_partitions(pair: tuple[Assistant, Assi
     assert again.index.vector_count() == single.index.vector_count()
     question = QUESTIONS[1]
     assert ranked(again, question, Scope())[1] == ranked(single, question, Scope())[1]
+
+
+def test_an_id_gone_from_chroma_since_the_catalog_gave_it_is_searched_by_source(
+        pair: tuple[Assistant, Assistant, Path]) -> None:
+    _, parted, docs = pair
+    dense = partitioned(parted)
+    dense.exact_max, dense.deep_max, dense.ids_max, dense.deep_share = 0, 0, 10**6, 1.0
+    scope = Scope.of(paths=[str(docs / SMALL_SET[5].name)])  # a part of the undated partition
+    vector = parted.retriever.embedder.embed_query(QUESTIONS[1])
+    want = parted.index.search_dense(vector, 40, parted.select(scope))
+    source = parted.select(scope)[0]  # type: ignore[index]
+    dense._owners[2][source].append("gone-" + "0" * 27)  # what a writer's delete after the catalog read leaves
+    assert parted.index.search_dense(vector, 40, parted.select(scope)) == want and want

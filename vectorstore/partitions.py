@@ -28,7 +28,7 @@ from typing import TypeVar
 
 import chromadb
 import numpy as np
-from chromadb.errors import NotFoundError
+from chromadb.errors import InternalError, NotFoundError
 from langchain_core.embeddings import Embeddings
 
 from values.errors import EmbedderMismatchError, StoreError
@@ -384,7 +384,12 @@ class PartitionedDenseStore:
             if job.sources is not None and by_source is not None:
                 ids = [i for s in job.sources for i in by_source.get(s, ())]
                 if len(ids) <= self.ids_max:
-                    return job.store.search_ids(vector, k, ids), None
+                    try:
+                        return job.store.search_ids(vector, k, ids), None
+                    except InternalError as e:  # Chroma fails the query on an id it does not hold
+                        if "Error finding id" not in str(e):
+                            raise
+                        # a writer replaced or moved one since the catalog gave it: the filter finds by source
             return job.store.search(vector, k, job.sources), None
 
         def best(found: list[tuple[list[DenseHit], float | None]]) -> list[DenseHit]:
