@@ -19,6 +19,13 @@ measures, with the same query vectors interleaved round by round:
   2026-12-03 runs had 8 by default and named 32 ``partitioned-32``), scoped through
   the scope's years' partitions with the class's defaults (``partitioned-filter``: never exact,
   Chroma's filter in each partition; ``partitioned-exact``: exact up to 2,000 passages);
+- since the 2026-12-03 scopes work: ``today-index`` (the scope resolved on ``ScopeIndex``, built once
+  per catalog version, then ``DenseStore.search``), ``partitioned-before`` (main's partitioned path:
+  ``Scope.select``, Chroma's filter in each partition), ``partitioned-index`` (the scope index alone),
+  ``partitioned`` (now: the scope index, and a partition a scope covers in part searched deeper or
+  among the scope's ids), ``partitioned-ids`` / ``partitioned-deep`` (only one of the two); and with
+  ``--profile`` the parts of a scoped query timed one by one (scope resolution, each kind of Chroma
+  request on one partition, the fan-out, the real SQLite catalog's reads at that size);
 - recall@40 of each strategy against the exact top 40 within the scope;
 - a fresh replica (a new process) to ready: open the client and collection, read the scope table
   (the documents' source/year/type/folder, as the catalog gives them) and answer one query; its RSS;
@@ -30,6 +37,18 @@ Results go to ``--out`` (JSON) after every step, so a cut-off run still reports.
     nice -n 10 python benchmarks/store_scaling.py --store partitioned --sizes 1000000 --out /tmp/partitioned.json
     python benchmarks/store_scaling.py --merge /tmp/partitioned.json benchmarks/store_scaling.json  # its cases in
     python benchmarks/store_scaling.py --plot benchmarks/store_scaling.json   # the PNGs next to it
+
+One store built once and queried again (the 1M build takes ~45 minutes): start ``chroma run``
+yourself, build with ``--build-only``, then query with ``--existing`` (the same seed and batch
+regenerate the catalog and vectors, nothing is inserted)::
+
+    nice -n 15 chroma run --path /tmp/s1m --host 127.0.0.1 --port 8711 &
+    nice -n 15 python benchmarks/store_scaling.py --store partitioned --sizes 1000000 --build-only --embedded 0 \
+        --server 8711 --data /tmp/s1m --out /tmp/build.json
+    nice -n 15 python benchmarks/store_scaling.py --store partitioned --sizes 1000000 --existing --server 8711 \
+        --data /tmp/s1m --profile --queries 40 --embedded 0 --only 'partitioned(-before|-index|-ids|-deep)?$' \
+        --out /tmp/1m.json
+    python benchmarks/store_scaling.py --merge /tmp/1m.json benchmarks/store_scaling.json --key scopes
 """
 
 from __future__ import annotations
@@ -605,9 +624,20 @@ def embedded(args: argparse.Namespace, size: int) -> dict[str, Any]:
                           "p95_ms": round(1000 * percentile(v, 0.95), 1)} for case, v in seconds.items()}}
 
 
-def merge(source: Path, into: Path) -> None:
-    """Add a partitioned run's query cases, partition count and insert rates to another run's results."""
+def merge(source: Path, into: Path, key: str | None = None) -> None:
+    """Add a partitioned run's query cases, partition count and insert rates to another run's results.
+
+    With ``key``: keep the run whole under ``results[key]`` instead (its sizes, and its embedded figures).
+    """
     got, results = json.loads(source.read_text()), json.loads(into.read_text())
+    if key:
+        kept = results.setdefault(key, {})
+        kept.update(got["sizes"])
+        if got.get("embedded"):
+            kept["embedded"] = got["embedded"]
+        into.write_text(json.dumps(results, indent=1))
+        print(f"merged {source} into {into} under {key!r}")
+        return
     for size, measured in got["sizes"].items():
         target = results["sizes"].setdefault(size, {"passages": measured["passages"],
                                                     "documents": measured["documents"]})
@@ -661,6 +691,37 @@ def plot(path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path.parent / "store_scaling_queries.png", dpi=110)
     print(f"wrote {path.parent / 'store_scaling_insert.png'} and {path.parent / 'store_scaling_queries.png'}")
+    if results.get("scopes"):
+        plot_scopes(results["scopes"], path.parent / "store_scaling_scopes.png")
+
+
+def plot_scopes(runs: dict[str, Any], out: Path) -> None:
+    """Bars: p50 and p95 per scope kind, main's partitioned path against this one's, at each size measured."""
+    import matplotlib.pyplot as plt
+
+    sizes = sorted((s for s in runs if s.isdigit()), key=int)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.5), sharey=True, squeeze=False)
+    for ax, size in zip(axes[0], sizes, strict=True):
+        queries = runs[size]["queries"]
+        scopes = [c.split(" | ")[0] for c in queries if c.endswith(" | partitioned-before")]
+        labels = ["unscoped", *scopes]
+        for offset, (variant, colour) in enumerate((("partitioned-before", "#bbbbbb"), ("partitioned", "#3070b0"))):
+            cases = ["unscoped | partitioned", *(f"{s} | {variant}" for s in scopes)]
+            xs = [i + (offset - 0.5) * 0.38 for i in range(len(labels))]
+            ax.bar(xs, [queries[c]["p95_ms"] for c in cases], 0.36, color=colour, alpha=0.45)
+            ax.bar(xs, [queries[c]["p50_ms"] for c in cases], 0.36, color=colour,
+                   label=f"{'main' if offset == 0 else 'now'} (p50 dark, p95 light)")
+        ax.axhline(300, color="red", lw=0.8, ls="--")
+        ax.set_xticks(range(len(labels)), [label.replace("folder ", "folder\n") for label in labels], fontsize=8)
+        ax.set(title=f"{int(size):,} passages, 32 year partitions", yscale="log")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("top-40 dense query, ms (red: 300 ms target)")
+    fig.suptitle("chroma run, dense_partition=year: scoped queries before and after "
+                 "(random vectors; shared, loaded machine)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out}")
 
 
 def main() -> None:
@@ -690,13 +751,14 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="only draw the PNGs of a results file")
     parser.add_argument("--merge", nargs=2, type=Path, metavar=("FROM", "INTO"),
                         help="copy a --store partitioned run's cases and inserts into another results file")
+    parser.add_argument("--key", help="with --merge: keep the run whole under this key (e.g. scopes)")
     parser.add_argument("--replica", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plot:
         plot(args.plot)
         return
     if args.merge:
-        merge(*args.merge)
+        merge(*args.merge, key=args.key)
         return
     if args.replica:
         replica(int(args.replica[0]), Path(args.replica[1]), int(args.replica[2]))
