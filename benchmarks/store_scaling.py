@@ -411,6 +411,7 @@ class Run:
                 cases[f"{name} | partitioned"] = indexed  # the scope index, and partitions searched deeper
                 cases[f"{name} | partitioned-ids"] = partial(indexed, store=ids_store)  # never deeper: the scope's ids
                 cases[f"{name} | partitioned-deep"] = partial(indexed, store=deep_store)  # deeper whatever the share
+                cases[f"{name} | partitioned-8"] = partial(indexed, store=eight)  # now, in 8 threads
                 if len(scope_ids) <= 2000:  # else all three take the same path
                     cases[f"{name} | partitioned-filter"] = partial(indexed, store=filtered)
                     cases[f"{name} | partitioned-exact"] = partial(indexed, store=exact_up_to_2000)

@@ -6,8 +6,10 @@ answered in 16 ms with recall 1.0. So a passage lives in the collection of its d
 (``<collection>.<year>``, undated documents in ``<collection>.undated``): a question scoped by
 year asks only those partitions, an unscoped one asks all of them in parallel and merges by
 similarity, a document or folder scope asks only the partitions of its years, a small scope
-exactly (its vectors fetched by id, cosine here) and a wider one through ``DenseStore.search``'s
-filter within each partition.
+exactly (its vectors fetched by id, cosine here). In a partition a wider scope covers only in
+part, Chroma's filter costs what 5-7 unfiltered searches cost (benchmarks/README.md, "Scoped
+questions at 1M"): a scope holding a small share of it is searched among its passage ids there,
+a larger share unfiltered and deeper, keeping the hits the catalog says are the scope's.
 
 The year of a passage comes from the writer (``add(..., years)``); which partitions a scope
 spans, and how many passages it holds, from the catalog (cached per catalog version). A
@@ -57,7 +59,7 @@ def partition_of(year: int | None) -> str:
 
 @dataclass(frozen=True)
 class _Job:
-    """One partition's part of a search: all of it, the scope's sources through the filter, or searched deeper."""
+    """One partition's part of a search: all of it, the scope's (by ids, else the filter), or searched deeper."""
 
     store: DenseStore
     sources: list[str] | None  # the scope's sources in the partition; None: all of them
