@@ -229,7 +229,7 @@ def openai_router(assistant: Any, access: Access, worker: Worker) -> APIRouter:
         scope = scope_of(body.scope)
         await worker.run(lambda: assistant.validate(question))  # a bad question is a 400, also when streaming
         if scope is not None:
-            await worker.run(lambda: scope.select(assistant.documents()))  # and so is a scope that matches nothing
+            await worker.run(lambda: assistant.select(scope))  # and so is a scope that matches nothing
         ident = f"chatcmpl-{uuid.uuid4().hex}"
 
         async def answer() -> tuple[str, dict[str, object]]:

@@ -141,7 +141,7 @@ def rest_router(assistant: Assistant, access: Access, worker: Worker, ingest_roo
         scope = scope_of(body.scope)
         await worker.run(lambda: assistant.validate(body.question))  # a bad question is a 400, not a broken stream
         if scope is not None:
-            await worker.run(lambda: scope.select(assistant.documents()))
+            await worker.run(lambda: assistant.select(scope))
 
         async def events() -> AsyncIterator[bytes]:
             try:

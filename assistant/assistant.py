@@ -16,7 +16,7 @@ from assistant.evidence import EvidenceReader
 from assistant.followup import Rewriter, RuleRewriter
 from assistant.refusal import RefusalPolicy, policy_for
 from assistant.retrieval import Hit, HybridRetriever
-from assistant.scope import Scope
+from assistant.scope import Scope, ScopeIndex
 from ingest.loaders import SUPPORTED_SUFFIXES, load
 from ingest.pipeline import Ingestor
 from values.document import DocumentRecord, OpenedDocument
@@ -51,6 +51,7 @@ class Assistant:
         self.max_question_chars = max_question_chars
         self.top_k = top_k
         self._documents: tuple[int, dict[str, DocumentRecord]] = (-1, {})
+        self._scopes = ScopeIndex({})
         self.chain: Runnable[AskInput | str, Token | Answer] = answer_chain(self)
 
     def documents(self) -> dict[str, DocumentRecord]:
@@ -61,6 +62,19 @@ class Assistant:
                 version, documents = self.index.version, self.index.documents()
             self._documents = (version, documents)  # one assignment: threads see old or new, whole
         return documents
+
+    def select(self, scope: Scope | None) -> list[str] | None:
+        """The sources ``scope`` allows (None: every one), from an index of the documents built once per commit.
+
+        ScopeError when no indexed document is in it.
+        """
+        if not scope:
+            return None
+        documents = self.documents()
+        scopes = self._scopes
+        if scopes.documents is not documents:
+            scopes = self._scopes = ScopeIndex(documents)  # one assignment: threads see old or new, whole
+        return scopes.select(scope)
 
     def document_count(self) -> int:
         """How many documents are indexed."""
@@ -167,7 +181,7 @@ class Assistant:
         """
         query = self.validate(query)
         self.index.check_readable()
-        sources = scope.select(self.documents()) if scope else None
+        sources = self.select(scope)
         return self.retriever.retrieve(query, k or self.top_k, sources).hits
 
     def ingest(self, paths: Sequence[Path], *, sync: bool = False, rebuild: bool = False,

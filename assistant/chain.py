@@ -130,7 +130,7 @@ class AnswerSteps:
         question = a.validate(ask["question"])
         a.index.check_readable()
         scope, history = ask.get("scope"), ask.get("history")
-        sources = scope.select(a.documents()) if scope else None
+        sources = a.select(scope)
         query = a.rewriter.rewrite(question, history) if history else question
         language = detect(query)
         retrieval_started = time.perf_counter()

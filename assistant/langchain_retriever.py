@@ -24,10 +24,10 @@ from __future__ import annotations
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from assistant.retrieval import Hit, HybridRetriever
-from assistant.scope import Scope
+from assistant.scope import Scope, ScopeIndex
 
 
 def to_document(hit: Hit) -> Document:
@@ -47,6 +47,7 @@ class VraagbaakRetriever(BaseRetriever):
     retriever: HybridRetriever
     k: int | None = Field(default=None, ge=1)  # None: the retriever's own k (settings' top_k)
     scope: Scope | None = None
+    _scopes: tuple[int, ScopeIndex] | None = PrivateAttr(default=None)  # the documents' index at a catalog version
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None) -> list[Document]:
@@ -57,8 +58,10 @@ class VraagbaakRetriever(BaseRetriever):
         index.check_readable()  # an empty index is an error, not "no passages"
         sources = None
         if self.scope:
-            with index.snapshot():
-                documents = index.documents()
-            sources = self.scope.select(documents)
+            held = self._scopes
+            if held is None or held[0] != index.version:
+                with index.snapshot():
+                    held = self._scopes = (index.version, ScopeIndex(index.documents()))
+            sources = held[1].select(self.scope)
         hits = self.retriever.retrieve(query, k or self.k, sources).hits
         return [to_document(hit) for hit in hits]

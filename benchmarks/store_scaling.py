@@ -19,6 +19,13 @@ measures, with the same query vectors interleaved round by round:
   2026-12-03 runs had 8 by default and named 32 ``partitioned-32``), scoped through
   the scope's years' partitions with the class's defaults (``partitioned-filter``: never exact,
   Chroma's filter in each partition; ``partitioned-exact``: exact up to 2,000 passages);
+- since the 2026-12-03 scopes work: ``today-index`` (the scope resolved on ``ScopeIndex``, built once
+  per catalog version, then ``DenseStore.search``), ``partitioned-before`` (main's partitioned path:
+  ``Scope.select``, Chroma's filter in each partition), ``partitioned-index`` (the scope index alone),
+  ``partitioned`` (now: the scope index, and a partition a scope covers in part searched deeper or
+  among the scope's ids), ``partitioned-ids`` / ``partitioned-deep`` (only one of the two); and with
+  ``--profile`` the parts of a scoped query timed one by one (scope resolution, each kind of Chroma
+  request on one partition, the fan-out, the real SQLite catalog's reads at that size);
 - recall@40 of each strategy against the exact top 40 within the scope;
 - a fresh replica (a new process) to ready: open the client and collection, read the scope table
   (the documents' source/year/type/folder, as the catalog gives them) and answer one query; its RSS;
@@ -30,6 +37,18 @@ Results go to ``--out`` (JSON) after every step, so a cut-off run still reports.
     nice -n 10 python benchmarks/store_scaling.py --store partitioned --sizes 1000000 --out /tmp/partitioned.json
     python benchmarks/store_scaling.py --merge /tmp/partitioned.json benchmarks/store_scaling.json  # its cases in
     python benchmarks/store_scaling.py --plot benchmarks/store_scaling.json   # the PNGs next to it
+
+One store built once and queried again (the 1M build takes ~45 minutes): start ``chroma run``
+yourself, build with ``--build-only``, then query with ``--existing`` (the same seed and batch
+regenerate the catalog and vectors, nothing is inserted)::
+
+    nice -n 15 chroma run --path /tmp/s1m --host 127.0.0.1 --port 8711 &
+    nice -n 15 python benchmarks/store_scaling.py --store partitioned --sizes 1000000 --build-only --embedded 0 \
+        --server 8711 --data /tmp/s1m --out /tmp/build.json
+    nice -n 15 python benchmarks/store_scaling.py --store partitioned --sizes 1000000 --existing --server 8711 \
+        --data /tmp/s1m --profile --queries 40 --embedded 0 --only 'partitioned(-before|-index|-ids|-deep)?$' \
+        --out /tmp/1m.json
+    python benchmarks/store_scaling.py --merge /tmp/1m.json benchmarks/store_scaling.json --key scopes
 """
 
 from __future__ import annotations
@@ -37,6 +56,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -62,10 +82,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic_corpus import SyntheticPassage, passages, topics  # noqa: E402
 
-from assistant.scope import Scope  # noqa: E402
+from assistant.scope import Scope, ScopeIndex  # noqa: E402
 from values.document import DocumentRecord, StoredPassage  # noqa: E402
+from values.passage import Passage  # noqa: E402
 from vectorstore.chroma import ChromaConfig, DenseStore, open_client  # noqa: E402
 from vectorstore.partitions import PartitionedDenseStore  # noqa: E402
+from vectorstore.sqlite_catalog import SqliteCatalog  # noqa: E402
 
 DIM = 384
 K = 40
@@ -156,6 +178,28 @@ def start_server(path: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("chroma run did not listen within 120 s")
 
 
+class Running:
+    """A `chroma run` started by someone else (``--server``): found by its data folder, never stopped here."""
+
+    def __init__(self, port: int, folder: Path) -> None:
+        self.port = port
+        self.pid = next((int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and _serves(d, folder)), 0)
+
+    def terminate(self) -> None:
+        """Leave it running: it serves the next query run."""
+
+    def wait(self, timeout: float) -> None:
+        """Nothing to wait for."""
+
+
+def _serves(proc: Path, folder: Path) -> bool:
+    try:
+        args = (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"run" in args and str(folder.resolve()).encode() in [a.rstrip(b"/") for a in args]
+
+
 @dataclass
 class Catalog:
     """What the catalog knows, kept in memory: documents (for ``Scope.select``) and passage ids per document.
@@ -188,6 +232,9 @@ class Catalog:
 
     def passage_ids(self, source: str | None = None, dense_only: bool = False) -> set[str]:
         return set(self.ids[source]) if source else {i for ids in self.ids.values() for i in ids}
+
+    def dense_ids_of(self, sources: list[str]) -> dict[str, str]:
+        return {i: s for s in sources for i in self.ids[s]}
 
     def passages_by_id(self, ids: object) -> dict[str, StoredPassage]:
         raise AssertionError("no id is in two partitions here")
@@ -229,7 +276,9 @@ class Run:
             vectors = self.vectors.of(batch, len(self.held_ids))
             metas = [metadata(p) for p in batch]
             ids, texts = [p.passage_id for p in batch], [p.text for p in batch]
-            if single:
+            if self.args.existing:
+                pass  # the store holds these already (an earlier run, same seed and batch): regenerate only
+            elif single:
                 started = time.perf_counter()
                 collection.add(ids=ids, embeddings=vectors, documents=texts, metadatas=metas)
                 in_year = [i for i, p in enumerate(batch) if p.year == self.args.year]
@@ -238,7 +287,7 @@ class Run:
                                         documents=[batch[i].text for i in in_year],
                                         metadatas=[metas[i] for i in in_year])
                 spent["insert"] += time.perf_counter() - started
-            if parted is not None:
+            if parted is not None and not self.args.existing:
                 started = time.perf_counter()
                 parted.add_vectors(ids, texts, vectors.tolist(), metas, [p.year for p in batch])  # type: ignore[arg-type]
                 spent["insert_partitioned"] += time.perf_counter() - started
@@ -271,7 +320,7 @@ class Run:
         }
 
     def measure(self, size: int, dense: DenseStore, collection: Any, year_collection: Any,
-                parted: PartitionedDenseStore | None, port: int, server: subprocess.Popen[bytes]) -> None:
+                parted: PartitionedDenseStore | None, port: int, server: subprocess.Popen[bytes] | Running) -> None:
         """Query latency and recall per scope and strategy, a fresh replica, RSS; saved under ``sizes[size]``."""
         out: dict[str, Any] = {"passages": len(self.held_ids), "documents": len(self.catalog.records)}
         self.results["sizes"][str(size)] = out
@@ -281,6 +330,9 @@ class Run:
         records = self.catalog.records
         single = self.args.store != "partitioned"
         cases: dict[str, Callable[[np.ndarray], list[str]]] = {}
+        started = time.perf_counter()
+        index = ScopeIndex(records)  # what the app builds once per catalog version
+        out["scope_index_build_s"] = round(time.perf_counter() - started, 3)
         if single:
             cases["unscoped"] = lambda q: [h.passage_id for h in dense.search(q.tolist(), K)]
         sequential = None
@@ -289,8 +341,14 @@ class Run:
                                                self.catalog, embedded=False, threads=1)  # type: ignore[arg-type]
             filtered = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
                                              self.catalog, embedded=False, exact_max=0)  # type: ignore[arg-type]
-            exact = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
-                                          self.catalog, embedded=False, exact_max=2000)  # type: ignore[arg-type]
+            exact_up_to_2000 = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER,
+                                                     DIM, self.catalog, embedded=False, exact_max=2000)  # type: ignore[arg-type]
+            before = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
+                                           self.catalog, embedded=False, deep_max=0, ids_max=0)  # type: ignore[arg-type]
+            deep_store = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
+                                               self.catalog, embedded=False, deep_share=0)  # type: ignore[arg-type]
+            ids_store = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
+                                           self.catalog, embedded=False, deep_max=0, ids_max=10**7)  # type: ignore[arg-type]
             cases["unscoped | partitioned"] = lambda q: [h.passage_id for h in parted.search(q.tolist(), K)]
             cases["unscoped | partitioned-seq"] = lambda q: [h.passage_id for h in sequential.search(q.tolist(), K)]
             eight = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
@@ -325,8 +383,12 @@ class Run:
                 scores = np.asarray(got["embeddings"], dtype=np.float32) @ q
                 return [got["ids"][i] for i in np.argsort(-scores)[:K]]
 
+            def today_index(q: np.ndarray, scope: Scope = scope) -> list[str]:
+                return [h.passage_id for h in dense.search(q.tolist(), K, index.select(scope))]
+
             if single:
                 cases[f"{name} | today"] = today
+                cases[f"{name} | today-index"] = today_index
                 cases[f"{name} | where"] = by_where
                 if len(scope_ids) <= self.args.ids_max:
                     cases[f"{name} | ids"] = by_ids
@@ -340,13 +402,24 @@ class Run:
                                  store: PartitionedDenseStore = parted) -> list[str]:
                     return [h.passage_id for h in store.search(q.tolist(), K, scope.select(records))]
 
-                cases[f"{name} | partitioned"] = by_partition
+                def indexed(q: np.ndarray, scope: Scope = scope, store: PartitionedDenseStore = parted) -> list[str]:
+                    return [h.passage_id for h in store.search(q.tolist(), K, index.select(scope))]
+
+                # before: main's path (Scope.select over the documents, Chroma's filter in each partition)
+                cases[f"{name} | partitioned-before"] = partial(by_partition, store=before)
+                cases[f"{name} | partitioned-index"] = partial(indexed, store=before)  # the scope index alone
+                cases[f"{name} | partitioned"] = indexed  # the scope index, and partitions searched deeper
+                cases[f"{name} | partitioned-ids"] = partial(indexed, store=ids_store)  # never deeper: the scope's ids
+                cases[f"{name} | partitioned-deep"] = partial(indexed, store=deep_store)  # deeper whatever the share
+                cases[f"{name} | partitioned-8"] = partial(indexed, store=eight)  # now, in 8 threads
                 if len(scope_ids) <= 2000:  # else all three take the same path
-                    cases[f"{name} | partitioned-filter"] = partial(by_partition, store=filtered)
-                    cases[f"{name} | partitioned-exact"] = partial(by_partition, store=exact)
+                    cases[f"{name} | partitioned-filter"] = partial(indexed, store=filtered)
+                    cases[f"{name} | partitioned-exact"] = partial(indexed, store=exact_up_to_2000)
             for case in [c for c in cases if c.startswith(name + " |")]:
                 exact_masks[case] = mask
                 members[case] = len(scope_ids)
+        if self.args.only:
+            cases = {c: run for c, run in cases.items() if re.search(self.args.only, c)}
         for case in cases:  # a warm-up query each
             cases[case](self.queries[0])
         seconds: dict[str, list[float]] = {c: [] for c in cases}
@@ -371,6 +444,8 @@ class Run:
             print(f"  {case:>34}: p50 {table[case]['p50_ms']:7.1f} ms  p95 {table[case]['p95_ms']:7.1f} ms  "
                   f"recall@{K} {table[case]['recall']}  ({table[case]['passages_in_scope']:,} passages)", flush=True)
         out["queries"] = table
+        if self.args.profile and parted is not None:
+            out["profile"] = self.profile(parted, index)
         out["chroma_rss_mb"] = rss_mb(server.pid)
         out["bench_rss_mb"] = rss_mb(os.getpid())
         if parted is not None:
@@ -386,6 +461,94 @@ class Run:
         print(f"  replica ready in {out['replica']['ready_s']} s (RSS {out['replica']['rss_mb']} MB); "
               f"chroma RSS {out['chroma_rss_mb']} MB", flush=True)
         self.save()
+
+    def profile(self, parted: PartitionedDenseStore, index: ScopeIndex) -> dict[str, Any]:
+        """Where a scoped query's time goes: scope resolution, and each kind of Chroma request on one partition."""
+        def timed(call: Callable[[np.ndarray], object], n: int = 15) -> dict[str, float]:
+            call(self.queries[0])
+            took = []
+            for q in self.queries[1:n + 1]:
+                started = time.perf_counter()
+                call(q)
+                took.append(1000 * (time.perf_counter() - started))
+            return {"p50_ms": round(statistics.median(took), 2), "p95_ms": round(percentile(took, 0.95), 2)}
+
+        report: dict[str, Any] = {}
+        records = self.catalog.documents()
+        for name, (scope, _, _) in self.scopes().items():
+            report[f"resolve {name} | Scope.select"] = timed(lambda q, scope=scope: scope.select(records), 5)
+            report[f"resolve {name} | ScopeIndex.select"] = timed(lambda q, scope=scope: index.select(scope), 5)
+        started = time.perf_counter()
+        parted._layout = None
+        parted._scope_layout()
+        report["partition layout (once per catalog version)"] = {"s": round(time.perf_counter() - started, 3)}
+        part = parted._parts[str(self.args.year)]
+        held = part.count()
+        collection = part._collection
+        sources = sorted({m[0] for m in self.held_meta if m[1] == self.args.year})
+        for n in (40, 160, 640, 1000, 2560):
+            report[f"partition {held:,}: unfiltered top {n}"] = timed(
+                lambda q, n=n: collection.query(query_embeddings=[q.tolist()], n_results=n, include=["distances"]))
+            report[f"partition {held:,}: unfiltered top {n} with sources"] = timed(
+                lambda q, n=n: part._query(q.tolist(), n, None, with_source=True))
+        for m in (1, 10, 100, 300, 1000):
+            report[f"partition {held:,}: filter $in {m} sources, top {K}"] = timed(
+                lambda q, m=m: part.search(q.tolist(), K, sources[:m]) if m <= 500 else
+                part._query(q.tolist(), K, {"source": {"$in": sources[:m]}}))
+        folder_sources = [s for s in sources if s.startswith(f"{ROOT}/EZK/")]  # the one-year folder's
+        for n in (160, 640):
+            def two_step(q: np.ndarray, n: int = n) -> object:
+                top = collection.query(query_embeddings=[q.tolist()], n_results=n, include=["distances"])["ids"][0]
+                return collection.get(ids=top, where={"source": {"$in": folder_sources}}, include=[])
+            report[f"partition {held:,}: unfiltered top {n}, then get those in {len(folder_sources)} sources"] = \
+                timed(two_step)
+        folder_ids = [i for s in folder_sources for i in self.catalog.ids[s]]
+        report[f"partition {held:,}: query ids= the {len(folder_ids):,} of {len(folder_sources)} sources, top {K}"] = \
+            timed(lambda q: collection.query(query_embeddings=[q.tolist()], n_results=K, ids=folder_ids,
+                                             include=["distances"]))
+        report[f"partition {held:,}: filter $in the {len(folder_sources)} sources, top {K}"] = timed(
+            lambda q: part._query(q.tolist(), K, {"source": {"$in": folder_sources}}))
+        ids = [i for s in sources[:200] for i in self.catalog.ids[s]]
+        for m in (8, 100, 1000):
+            report[f"partition {held:,}: get {m} vectors by id"] = timed(
+                lambda q, m=m: part.vectors(ids[:m], documents=False))
+        report[f"partition {held:,}: catalog passage ids of one document"] = timed(
+            lambda q: self.catalog.passage_ids(sources[0], dense_only=True))
+        for threads in (1, 8, 32):
+            store = PartitionedDenseStore(lambda: parted._client, COLLECTION, NoEmbedder(), EMBEDDER, DIM,
+                                          self.catalog, embedded=False, threads=threads)  # type: ignore[arg-type]
+            report[f"all {len(parted._parts)} partitions, top {K} each, {threads} threads"] = timed(
+                lambda q, store=store: store.search(q.tolist(), K))
+            store.close()
+        report.update(self.sqlite_reads())
+        for name, took in report.items():
+            print(f"  {name:>58}: {took}", flush=True)
+        return report
+
+    def sqlite_reads(self) -> dict[str, Any]:
+        """What the reads a scoped query makes of the real embedded catalog cost at this size (SqliteCatalog)."""
+        report: dict[str, Any] = {}
+        with tempfile.TemporaryDirectory(prefix="scale-catalog-") as folder:
+            catalog = SqliteCatalog(Path(folder) / "catalog.sqlite3")
+            started = time.perf_counter()
+            with catalog.transaction() as write:
+                for source, record in self.catalog.documents().items():
+                    write.replace_document(record, [
+                        StoredPassage(Passage(source, 0, 1, "x", kind="answer"), pid, n, True, None)
+                        for n, pid in enumerate(self.catalog.ids[source])])
+            report["sqlite catalog: written (once)"] = {"s": round(time.perf_counter() - started, 1)}
+            started = time.perf_counter()
+            records = catalog.documents()
+            report["sqlite catalog: documents() (once per version)"] = {"s": round(time.perf_counter() - started, 3)}
+            index = ScopeIndex(records)
+            for name, (scope, _, _) in self.scopes().items():
+                chosen = index.select(scope) or []
+                started = time.perf_counter()
+                owners = catalog.dense_ids_of(chosen)
+                report[f"sqlite catalog: dense_ids_of {name} ({len(chosen):,} sources, {len(owners):,} ids), cold"] = {
+                    "ms": round(1000 * (time.perf_counter() - started), 1)}
+            catalog.close()
+        return report
 
     def replica(self, port: int) -> dict[str, Any]:
         """A new process opens the store and catalog and answers one scoped query; its timings and RSS."""
@@ -440,21 +603,42 @@ def embedded(args: argparse.Namespace, size: int) -> dict[str, Any]:
             done += len(batch)
         insert = done / (time.perf_counter() - started)
         dense = DenseStore(lambda: client, COLLECTION, NoEmbedder(), EMBEDDER, DIM, embedded=True)
-        scope = Scope.of(years=[args.year])
-        seconds: dict[str, list[float]] = {"unscoped": [], f"year {args.year} | today": []}
+        records = catalog.documents()
+        index = ScopeIndex(records)
+        first = next(iter(records))
+        scopes = {"document": Scope.of(paths=[first]),
+                  f"folder EZK/{args.year}": Scope.of(paths=[f"{ROOT}/EZK/{args.year}"]),
+                  f"year {args.year}": Scope.of(years=[args.year]), "folder EZK": Scope.of(paths=[f"{ROOT}/EZK"]),
+                  "type pdf": Scope.of(types=["pdf"])}
+        cases: dict[str, Callable[[], list[str] | None]] = {"unscoped": lambda: None}
+        for name, scope in scopes.items():
+            cases[f"{name} | today"] = partial(scope.select, records)
+            cases[f"{name} | today-index"] = partial(index.select, scope)
+        seconds: dict[str, list[float]] = {case: [] for case in cases}
         for q in vectors.queries(args.queries):
-            for case in seconds:
+            for case, sources in cases.items():
                 at = time.perf_counter()
-                dense.search(q.tolist(), K, scope.select(catalog.records) if case != "unscoped" else None)
+                dense.search(q.tolist(), K, sources())
                 seconds[case].append(time.perf_counter() - at)
         return {"passages": size, "insert_per_second": round(insert, 1),
                 **{case: {"p50_ms": round(1000 * statistics.median(v), 1),
                           "p95_ms": round(1000 * percentile(v, 0.95), 1)} for case, v in seconds.items()}}
 
 
-def merge(source: Path, into: Path) -> None:
-    """Add a partitioned run's query cases, partition count and insert rates to another run's results."""
+def merge(source: Path, into: Path, key: str | None = None) -> None:
+    """Add a partitioned run's query cases, partition count and insert rates to another run's results.
+
+    With ``key``: keep the run whole under ``results[key]`` instead (its sizes, and its embedded figures).
+    """
     got, results = json.loads(source.read_text()), json.loads(into.read_text())
+    if key:
+        kept = results.setdefault(key, {})
+        kept.update(got["sizes"])
+        if got.get("embedded"):
+            kept["embedded"] = got["embedded"]
+        into.write_text(json.dumps(results, indent=1))
+        print(f"merged {source} into {into} under {key!r}")
+        return
     for size, measured in got["sizes"].items():
         target = results["sizes"].setdefault(size, {"passages": measured["passages"],
                                                     "documents": measured["documents"]})
@@ -508,6 +692,37 @@ def plot(path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path.parent / "store_scaling_queries.png", dpi=110)
     print(f"wrote {path.parent / 'store_scaling_insert.png'} and {path.parent / 'store_scaling_queries.png'}")
+    if results.get("scopes"):
+        plot_scopes(results["scopes"], path.parent / "store_scaling_scopes.png")
+
+
+def plot_scopes(runs: dict[str, Any], out: Path) -> None:
+    """Bars: p50 and p95 per scope kind, main's partitioned path against this one's, at each size measured."""
+    import matplotlib.pyplot as plt
+
+    sizes = sorted((s for s in runs if s.isdigit()), key=int)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.5), sharey=True, squeeze=False)
+    for ax, size in zip(axes[0], sizes, strict=True):
+        queries = runs[size]["queries"]
+        scopes = [c.split(" | ")[0] for c in queries if c.endswith(" | partitioned-before")]
+        labels = ["unscoped", *scopes]
+        for offset, (variant, colour) in enumerate((("partitioned-before", "#bbbbbb"), ("partitioned", "#3070b0"))):
+            cases = ["unscoped | partitioned", *(f"{s} | {variant}" for s in scopes)]
+            xs = [i + (offset - 0.5) * 0.38 for i in range(len(labels))]
+            ax.bar(xs, [queries[c]["p95_ms"] for c in cases], 0.36, color=colour, alpha=0.45)
+            ax.bar(xs, [queries[c]["p50_ms"] for c in cases], 0.36, color=colour,
+                   label=f"{'main' if offset == 0 else 'now'} (p50 dark, p95 light)")
+        ax.axhline(300, color="red", lw=0.8, ls="--")
+        ax.set_xticks(range(len(labels)), [label.replace("folder ", "folder\n") for label in labels], fontsize=8)
+        ax.set(title=f"{int(size):,} passages, 32 year partitions", yscale="log")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("top-40 dense query, ms (red: 300 ms target)")
+    fig.suptitle("chroma run, dense_partition=year: scoped queries before and after "
+                 "(random vectors; shared, loaded machine)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out}")
 
 
 def main() -> None:
@@ -525,16 +740,26 @@ def main() -> None:
     parser.add_argument("--embedded", type=int, default=20000, help="also measure embedded mode at this size (0: no)")
     parser.add_argument("--store", choices=["both", "single", "partitioned"], default="both",
                         help="one collection (and its strategies), the partitioned store, or both side by side")
+    parser.add_argument("--server", type=int, metavar="PORT",
+                        help="use the `chroma run` on 127.0.0.1:PORT (serving --data) instead of starting one")
+    parser.add_argument("--existing", action="store_true",
+                        help="the store already holds the passages (built by --build-only, same seed and batch): "
+                             "insert nothing, regenerate the catalog and the vectors")
+    parser.add_argument("--only", help="measure only the cases whose name matches this regular expression")
+    parser.add_argument("--profile", action="store_true",
+                        help="also time the parts of a scoped query (scope resolution, each Chroma request kind)")
+    parser.add_argument("--build-only", action="store_true", help="insert up to the sizes, measure nothing")
     parser.add_argument("--plot", type=Path, help="only draw the PNGs of a results file")
     parser.add_argument("--merge", nargs=2, type=Path, metavar=("FROM", "INTO"),
                         help="copy a --store partitioned run's cases and inserts into another results file")
+    parser.add_argument("--key", help="with --merge: keep the run whole under this key (e.g. scopes)")
     parser.add_argument("--replica", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plot:
         plot(args.plot)
         return
     if args.merge:
-        merge(*args.merge)
+        merge(*args.merge, key=args.key)
         return
     if args.replica:
         replica(int(args.replica[0]), Path(args.replica[1]), int(args.replica[2]))
@@ -546,8 +771,8 @@ def main() -> None:
         print(f"  {run.results['embedded']}", flush=True)
         run.save()
     folder = args.data or Path(tempfile.mkdtemp(prefix="scale-chroma-"))
-    port = free_port()
-    server = start_server(folder, port)
+    port = args.server or free_port()
+    server = Running(args.server, folder) if args.server else start_server(folder, port)
     try:
         client = open_client(ChromaConfig(COLLECTION, None, "127.0.0.1", port, False))
         dense = DenseStore(lambda: client, COLLECTION, NoEmbedder(), EMBEDDER, DIM, embedded=False)
@@ -562,11 +787,12 @@ def main() -> None:
         for size in sorted(int(s) for s in args.sizes.split(",")):
             print(f"growing to {size:,} passages", flush=True)
             run.grow(collection, year_collection, parted, size)
-            run.measure(size, dense, collection, year_collection, parted, port, server)
+            if not args.build_only:
+                run.measure(size, dense, collection, year_collection, parted, port, server)
     finally:
         server.terminate()
         server.wait(timeout=60)
-        if args.data is None:
+        if args.data is None and not args.server:
             shutil.rmtree(folder, ignore_errors=True)
 
 

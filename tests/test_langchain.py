@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import shutil
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -98,6 +99,17 @@ def test_a_scope_keeps_the_documents_out_that_it_leaves_out(assistant: Assistant
     assert documents and {d.metadata["source"] for d in documents} == {str(other)}
     with pytest.raises(ScopeError, match="1900"):
         VraagbaakRetriever(retriever=assistant.retriever, scope=Scope.of(years=[1900])).invoke(SEED_QUESTION)
+
+
+def test_a_scope_sees_the_documents_an_ingest_adds(assistant: Assistant, docs: Path, tmp_path: Path) -> None:
+    later = tmp_path / "later"
+    later.mkdir()
+    scoped = VraagbaakRetriever(retriever=assistant.retriever, scope=Scope.of(paths=[str(later)]))
+    with pytest.raises(ScopeError, match="later"):
+        scoped.invoke(SEED_QUESTION)  # resolved on the documents' index of this catalog version
+    shutil.copy(SEED, later / "copy.txt")
+    assistant.ingest([later])
+    assert {d.metadata["source"] for d in scoped.invoke(SEED_QUESTION, k=3)} == {str(later / "copy.txt")}
 
 
 def test_an_empty_index_and_a_bad_k_are_errors_not_empty_lists(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from fpdf import FPDF
 
 import vectorstore.chroma
 from assistant.assistant import Assistant
-from assistant.scope import Scope, ScopeError, years_and_types
+from assistant.scope import Scope, ScopeError, ScopeIndex, years_and_types
 from ingest.loaders import load
 from ingest.metadata import declared_date, parse_date, text_date
 from tests.conftest import ANSWER_ALL, SEED, SEED_QUESTION, SMALL_SET
@@ -142,6 +143,31 @@ def test_a_scope_without_documents_is_an_error_never_everything() -> None:
         Scope.of(years=["2015"]).select(DOCS)
     with pytest.raises(ScopeError, match="/gone/"):
         Scope.of(paths=["/gone/"]).select(DOCS)
+
+
+def test_the_scope_index_resolves_every_scope_as_select_does() -> None:
+    rng = random.Random(7)
+    folders = ["/c", "/c/a", "/c/a/sub", "/c/ab", "/c/b", "/c/b/2017", "/d", "/d/c/a"]
+    records = {r.source: r for r in [
+        record(f"{rng.choice(folders)}/{n}.{kind}", kind, rng.choice([None, "2016", "2017-03", "2018-01-02"]))
+        for n in range(300) for kind in [rng.choice(["txt", "pdf", "docx"])]]}
+    index = ScopeIndex(records)
+    picks = [*folders, "/c/a/", "/", "/c/a/x", "/nowhere", *rng.sample(sorted(records), 5)]
+    for _ in range(400):
+        scope = Scope.of(paths=rng.sample(picks, rng.choice([0, 0, 1, 2])),
+                         years=rng.sample([2015, 2016, 2017, 2018], rng.choice([0, 1, 2])),
+                         types=rng.sample(["txt", "pdf", "docx", "md"], rng.choice([0, 1, 2])))
+        try:
+            want: list[str] | None | type[ScopeError] = scope.select(records)
+        except ScopeError:
+            want = ScopeError
+        if want is ScopeError:
+            with pytest.raises(ScopeError, match="no indexed document is in the chosen scope"):
+                index.select(scope)
+        else:
+            assert index.select(scope) == want, scope
+    assert ScopeIndex(DOCS).select(Scope.of(paths=["/c/a"])) == ["/c/a/sub/z.pdf", "/c/a/x.txt"]  # not /c/ab
+    assert ScopeIndex(DOCS).select(Scope.of(paths=["/c/"])) is None
 
 
 def test_a_year_or_type_that_is_none_is_named() -> None:

@@ -95,6 +95,8 @@ def test_a_written_document_reads_back_exactly(catalog: Catalog) -> None:
     assert (catalog.document_count(), catalog.passage_count()) == (1, 5)
     assert catalog.passage_ids() == catalog.passage_ids(record.source) == {r.passage_id for r in rows}
     assert catalog.passage_ids(dense_only=True) == {r.passage_id for r in rows if r.dense}
+    assert catalog.dense_ids_of([record.source, "/docs/other.txt"]) == {r.passage_id: record.source
+                                                                        for r in rows if r.dense}
     assert catalog.passage_ids("/docs/other.txt") == set()
     wanted = [rows[3].passage_id, "gone", rows[0].passage_id, rows[3].passage_id]
     assert catalog.passages_by_id(wanted) == {rows[3].passage_id: rows[3], rows[0].passage_id: rows[0]}

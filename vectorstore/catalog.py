@@ -69,6 +69,9 @@ class Catalog(Protocol):
     def passages_by_id(self, ids: Iterable[str]) -> dict[str, StoredPassage]:
         """Rows for the given ids; ids that are not (or no longer) indexed are absent."""
 
+    def dense_ids_of(self, sources: Iterable[str]) -> dict[str, str]:
+        """The passages with a vector of many documents at once: passage id -> source."""
+
     def passages_of(self, source: str) -> list[StoredPassage]:
         """One document's passages in order."""
 

@@ -43,6 +43,12 @@ class DenseHit:
     source: str | None = None  # only when asked for
 
 
+def is_partition(name: str, collection: str) -> bool:
+    """Whether ``name`` is a year partition of ``collection`` (``<collection>.<year>`` or ``<collection>.undated``)."""
+    part = name[len(collection) + 1:]
+    return name.startswith(collection + ".") and (part == "undated" or (part.isdigit() and len(part) == 4))
+
+
 def open_client(config: ChromaConfig) -> chromadb.ClientAPI:
     """A Chroma client: HttpClient when a host is set, else a PersistentClient on ``path`` with its own view.
 
@@ -152,11 +158,18 @@ class DenseStore:
 
     @_server_faults
     def reset(self) -> None:
-        """Drop the collection and create it empty (for this store's embedder)."""
-        try:
-            self._client.delete_collection(self._name)
-        except NotFoundError:
-            pass  # a crash after the delete and before the re-create
+        """Drop the collection and create it empty (for this store's embedder).
+
+        The year partitions an index of this name kept while ``dense_partition = "year"`` go too:
+        switching back to one collection rebuilds the index, and they would hold its old vectors
+        (and the server's memory) for ever.
+        """
+        leftover = [c.name for c in self._client.list_collections() if is_partition(c.name, self._name)]
+        for name in [self._name, *leftover]:
+            try:
+                self._client.delete_collection(name)
+            except NotFoundError:
+                pass  # a crash after the delete and before the re-create
         self._open()
 
     @_server_faults
@@ -272,6 +285,17 @@ class DenseStore:
             if len(kept) >= k or len(everything) < depth:
                 return kept[:k]
         return self._query(vector, k, {"source": {"$in": sources}})
+
+    @_server_faults
+    def search_ids(self, vector: list[float], k: int, ids: list[str]) -> list[DenseHit]:
+        """The ``k`` nearest among the vectors ``ids`` (Chroma's ``ids`` restriction: no metadata filter)."""
+        self.check()
+        if not ids:
+            return []
+        result = self._collection.query(query_embeddings=[vector], n_results=min(k, len(ids)), ids=ids,  # type: ignore[arg-type]
+                                        include=["distances"])
+        return [DenseHit(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], (result["distances"] or [[]])[0],
+                                                              strict=True)]
 
     def _query(self, vector: list[float], n: int, where: dict[str, object] | None,
                with_source: bool = False) -> list[DenseHit]:

@@ -6,8 +6,10 @@ answered in 16 ms with recall 1.0. So a passage lives in the collection of its d
 (``<collection>.<year>``, undated documents in ``<collection>.undated``): a question scoped by
 year asks only those partitions, an unscoped one asks all of them in parallel and merges by
 similarity, a document or folder scope asks only the partitions of its years, a small scope
-exactly (its vectors fetched by id, cosine here) and a wider one through ``DenseStore.search``'s
-filter within each partition.
+exactly (its vectors fetched by id, cosine here). In a partition a wider scope covers only in
+part, Chroma's filter costs what 5-7 unfiltered searches cost (benchmarks/README.md, "Scoped
+questions at 1M"): a scope holding a small share of it is searched among its passage ids there,
+a larger share unfiltered and deeper, keeping the hits the catalog says are the scope's.
 
 The year of a passage comes from the writer (``add(..., years)``); which partitions a scope
 spans, and how many passages it holds, from the catalog (cached per catalog version). A
@@ -19,25 +21,32 @@ the partition of the year the catalog committed and deletes the rest.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import chromadb
 import numpy as np
-from chromadb.errors import NotFoundError
+from chromadb.errors import InternalError, NotFoundError
 from langchain_core.embeddings import Embeddings
 
 from values.errors import EmbedderMismatchError, StoreError
 from vectorstore.catalog import Catalog
-from vectorstore.chroma import DenseHit, DenseStore, _server_faults
+from vectorstore.chroma import DenseHit, DenseStore, _server_faults, is_partition
 
 UNDATED = "undated"
 # a scope of at most this many passages is scored exactly (its vectors fetched by id): as fast as
 # the filter for one document, better at p95 at 500k; slower from ~50 passages on (benchmarks/README.md)
 EXACT_MAX = 100
+# a partition is searched unfiltered at most this deep for a scope's passages, else restricted to the scope's
+# ids in it (up to IDS_MAX of them) or through Chroma's filter
+DEEP_MAX = 4000
+IDS_MAX = 5000
+DEEP_SHARE = 0.2  # a scope holding less of a partition than this is searched among its ids there, not deeper
+_ROOM = 1.5  # how much deeper than the scope's expected share of a partition's nearest
 _THREADS = 32  # measured over 32 partitions: one thread each beat 8 at p50 (and mostly p95), 8 beat one after another
 _J = TypeVar("_J")
 _R = TypeVar("_R")
@@ -48,7 +57,13 @@ def partition_of(year: int | None) -> str:
     return UNDATED if year is None else str(year)
 
 
-_Job = tuple[DenseStore, list[str] | None]  # a partition and the scope's sources in it (None: all of them)
+@dataclass(frozen=True)
+class _Job:
+    """One partition's part of a search: all of it, the scope's (by ids, else the filter), or searched deeper."""
+
+    store: DenseStore
+    sources: list[str] | None  # the scope's sources in the partition; None: all of them
+    depth: int = 0  # > 0: the ``depth`` nearest unfiltered, keeping the scope's own
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,7 @@ class _Layout:
     partition: dict[str, str]
     passages: dict[str, int]
     sources: dict[str, set[str]]
+    held: dict[str, int]  # passages per partition (keyword-only ones too: a share, not a count of vectors)
 
 
 class PartitionedDenseStore:
@@ -66,7 +82,8 @@ class PartitionedDenseStore:
 
     def __init__(self, connect: Callable[[], chromadb.ClientAPI], collection: str, embedder: Embeddings,
                  embedder_name: str, dimension: int, catalog: Catalog, *, embedded: bool, server: str = "",
-                 exact_max: int = EXACT_MAX, threads: int = _THREADS) -> None:
+                 exact_max: int = EXACT_MAX, deep_max: int = DEEP_MAX, ids_max: int = IDS_MAX,
+                 deep_share: float = DEEP_SHARE, threads: int = _THREADS) -> None:
         self._connect = connect
         self.server = server or "(unnamed)"
         self._name = collection
@@ -76,11 +93,16 @@ class PartitionedDenseStore:
         self._catalog = catalog
         self.embedded = embedded
         self.exact_max = exact_max
+        self.deep_max = deep_max
+        self.ids_max = ids_max
+        self.deep_share = deep_share
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="partition") if threads > 1 else None
         self._client = connect()
         self._parts: dict[str, DenseStore] = {}  # replaced whole, never changed in place: threads read it
         self._lock = threading.RLock()
         self._layout: _Layout | None = None
+        # passage id -> source of the documents scopes asked for, and their ids by source, at a catalog version
+        self._owners: tuple[int, dict[str, str], dict[str, list[str]]] = (-1, {}, {})
         self._listed_at = -1  # the catalog version the partitions were last listed at
         self._open(fresh=True)
 
@@ -110,14 +132,13 @@ class PartitionedDenseStore:
         """
         with self._lock:
             version = self._catalog.version
-            prefix = self._name + "."
             held = {} if fresh else self._parts
             parts: dict[str, DenseStore] = {}
             new: list[str] = []
             for found in sorted(self._client.list_collections(), key=lambda c: c.name):
-                part = found.name[len(prefix):]
-                if not (found.name.startswith(prefix) and (part == UNDATED or (part.isdigit() and len(part) == 4))):
+                if not is_partition(found.name, self._name):
                     continue
+                part = found.name[len(self._name) + 1:]
                 store = held.get(part)
                 if store is not None and store.collection_id == found.id:
                     parts[part] = store
@@ -268,41 +289,127 @@ class PartitionedDenseStore:
             sources: dict[str, set[str]] = {}
             for source, part in partition.items():
                 sources.setdefault(part, set()).add(source)
-            layout = _Layout(version, partition, {s: r.passages for s, r in records.items()}, sources)
+            passages = {s: r.passages for s, r in records.items()}
+            held = {part: sum(passages[s] for s in chosen) for part, chosen in sources.items()}
+            layout = _Layout(version, partition, passages, sources, held)
             self._layout = layout
         return layout
+
+    def _owned(self, sources: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """Passage id -> source, and source -> ids, for (at least) the vectors of ``sources``, once per version.
+
+        What a partition searched deeper checks its hits against: asking Chroma for each hit's
+        source costs more than the search (benchmarks/README.md). It grows with the documents
+        scopes ask for, up to every passage id (about 100 MB at 1M passages).
+        """
+        with self._lock:
+            version, owners, by_source = self._owners
+            missing = [s for s in sources if s not in by_source]
+            if missing or version != self._catalog.version:
+                with self._catalog.snapshot():
+                    now = self._catalog.version
+                    if now != version:
+                        owners, by_source, missing = {}, {}, sources
+                    got = self._catalog.dense_ids_of(missing)
+                grouped: dict[str, list[str]] = {s: [] for s in missing}
+                for pid, source in got.items():
+                    grouped[source].append(pid)
+                owners.update(got)  # readers only look up: safe to grow in place
+                by_source.update(grouped)
+                self._owners = (now, owners, by_source)
+            return owners, by_source
 
     def search(self, vector: list[float], k: int, sources: list[str] | None = None) -> list[DenseHit]:
         """The ``k`` nearest passages, optionally only from ``sources``: only their years' partitions are asked.
 
         A partition the scope covers whole is searched unfiltered; a scope of at most
-        ``exact_max`` passages is scored exactly; otherwise each partition filters by source
-        (``DenseStore.search``). Searching a partition unfiltered and deeper, then keeping the
-        scope's hits, was measured 5x slower than the filter for scopes across every year.
+        ``exact_max`` passages is scored exactly; otherwise each partition is searched deeper
+        unfiltered, keeping the scope's own (``_plan``, ``_owned``, ``_merge``), or, where that
+        would go deeper than ``deep_max``, restricted to the scope's ids or through Chroma's
+        filter: a filtered query costs several unfiltered ones (benchmarks/README.md, "Scoped
+        questions at 1M").
         """
         self.check()
         parts = self._current()
         if not sources:
-            return self._merge(k, [(store, None) for store in parts.values()], vector)
+            return self._merge(k, [_Job(store, None) for store in parts.values()], vector)
         layout = self._scope_layout()
         wanted: dict[str, list[str]] = {}
         for source in sources:
             part = layout.partition.get(source)
             if part is not None and part in parts:
                 wanted.setdefault(part, []).append(source)
-        if sum(layout.passages.get(s, 0) for s in sources) <= self.exact_max:
+        total = sum(layout.passages.get(s, 0) for s in sources)
+        if total <= self.exact_max:
             return self._exact(vector, k, [(parts[p], chosen) for p, chosen in wanted.items()])
-        jobs: list[_Job] = [(parts[p], None if len(chosen) == len(layout.sources.get(p, ())) else chosen)
-                            for p, chosen in wanted.items()]
-        return self._merge(k, jobs, vector)
+        jobs = [self._plan(parts[p], p, chosen, layout, k, total) for p, chosen in wanted.items()]
+        partial = [s for job in jobs for s in job.sources or ()]
+        return self._merge(k, jobs, vector, *(self._owned(partial) if partial else ({}, {})))
 
-    def _merge(self, k: int, jobs: list[_Job], vector: list[float]) -> list[DenseHit]:
-        """The ``k`` best of each partition's top ``k``, by similarity (then id: a stable order)."""
-        def one(job: _Job) -> list[DenseHit]:
-            return job[0].search(vector, k, job[1])
+    def _plan(self, store: DenseStore, part: str, chosen: list[str], layout: _Layout, k: int, total: int) -> _Job:
+        """How to search one partition for ``chosen`` (of a scope of ``total`` passages).
 
-        hits = [h for part in self._each(one, jobs) for h in part]
-        return sorted(hits, key=lambda h: (-h.similarity, h.passage_id))[:k]
+        A scope holding less than ``deep_share`` of the partition is searched among its ids (a
+        folder's passages gather near some topics: for other questions a deeper search finds
+        too few of them and goes deeper again, and loses recall in HNSW's tail). Otherwise it
+        is searched deep enough that, were the scope's passages spread evenly, the partition's
+        likely part of the top ``k`` (twice its share, and 4 more) comes back with room to
+        spare; ``_merge`` asks again when that was not deep enough.
+        """
+        if len(chosen) == len(layout.sources.get(part, ())):
+            return _Job(store, None)
+        in_scope = max(1, sum(layout.passages.get(s, 0) for s in chosen))
+        if in_scope < self.deep_share * layout.held.get(part, 0) and in_scope <= self.ids_max:
+            return _Job(store, chosen)  # a small share: restricted to its ids (``_merge``)
+        want = min(k, math.ceil(2 * k * in_scope / max(1, total)) + 4)
+        depth = math.ceil(_ROOM * want * max(in_scope, layout.held.get(part, 0)) / in_scope)
+        return _Job(store, chosen, depth if depth <= self.deep_max else 0)
+
+    def _merge(self, k: int, jobs: list[_Job], vector: list[float], owners: Mapping[str, str] | None = None,
+               by_source: Mapping[str, list[str]] | None = None) -> list[DenseHit]:
+        """The ``k`` best of each partition's own best, by similarity (then id: a stable order).
+
+        A partition searched deeper returns the scope's hits among its ``depth`` nearest (by
+        ``owners``: passage id -> source). When fewer than ``k`` came back and its deepest is
+        still above the ``k``-th best found overall, the scope may have better passages further
+        down: that partition is searched 4 times deeper, and past ``deep_max`` restricted to the
+        scope's ids in it (up to ``ids_max``) or through the filter. So the result is what the
+        filter in every partition would give (up to HNSW's approximation).
+        """
+        def one(job: _Job) -> tuple[list[DenseHit], float | None]:
+            if job.depth:
+                got = job.store.search(vector, job.depth)
+                mine = set(job.sources or ())
+                kept = [h for h in got if (owners or {}).get(h.passage_id) in mine][:k]
+                short = len(kept) < k and len(got) == job.depth  # found too few, and the partition holds more
+                return kept, got[-1].similarity if short else None
+            if job.sources is not None and by_source is not None:
+                ids = [i for s in job.sources for i in by_source.get(s, ())]
+                if len(ids) <= self.ids_max:
+                    try:
+                        return job.store.search_ids(vector, k, ids), None
+                    except InternalError as e:  # Chroma fails the query on an id it does not hold
+                        if "Error finding id" not in str(e):
+                            raise
+                        # a writer replaced or moved one since the catalog gave it: the filter finds by source
+            return job.store.search(vector, k, job.sources), None
+
+        def best(found: list[tuple[list[DenseHit], float | None]]) -> list[DenseHit]:
+            return sorted((h for hits, _ in found for h in hits), key=lambda h: (-h.similarity, h.passage_id))[:k]
+
+        found = self._each(one, jobs)
+        hits = best(found)
+        while True:
+            floor = hits[-1].similarity if len(hits) == k else -math.inf
+            again = [at for at, (_, deepest) in enumerate(found) if deepest is not None and deepest >= floor]
+            if not again:
+                return hits
+            for at in again:
+                deeper = 4 * jobs[at].depth
+                jobs[at] = replace(jobs[at], depth=deeper if deeper <= self.deep_max else 0)
+            for at, result in zip(again, self._each(lambda at: one(jobs[at]), again), strict=True):
+                found[at] = result
+            hits = best(found)
 
     def _each(self, call: Callable[[_J], _R], jobs: list[_J]) -> list[_R]:
         """``call`` on each job, in the threads when there are several (a partition each: they wait on Chroma)."""

@@ -303,6 +303,16 @@ class SqlCatalog:
             query = query.where(p.c.dense.is_(True))
         return {row[0] for row in self._rows(query)}
 
+    def dense_ids_of(self, sources: Iterable[str]) -> dict[str, str]:
+        """The passages with a vector of many documents at once: passage id -> source."""
+        p = self._t.passages
+        wanted = list(dict.fromkeys(sources))
+        out: dict[str, str] = {}
+        for at in range(0, len(wanted), _IN_CHUNK):
+            query = select(p.c.id, p.c.source).where(p.c.dense.is_(True), p.c.source.in_(wanted[at:at + _IN_CHUNK]))
+            out.update((row[0], row[1]) for row in self._rows(query))
+        return out
+
     # -- passages ---------------------------------------------------------------------------
     def _passages(self) -> Any:
         p, d = self._t.passages, self._t.documents

@@ -162,6 +162,16 @@ class SqliteCatalog:
             sql += " AND dense = 1"
         return {row[0] for row in self._db.execute(sql, args)}
 
+    def dense_ids_of(self, sources: Iterable[str]) -> dict[str, str]:
+        """The passages with a vector of many documents at once: passage id -> source."""
+        wanted = list(dict.fromkeys(sources))
+        out: dict[str, str] = {}
+        for at in range(0, len(wanted), 500):
+            chunk = wanted[at:at + 500]
+            out.update(self._db.execute(f"SELECT id, source FROM passages WHERE dense = 1 AND source IN "
+                                        f"({','.join('?' * len(chunk))})", chunk).fetchall())
+        return out
+
     # -- passages ---------------------------------------------------------------------------
     def passages_by_id(self, ids: Iterable[str]) -> dict[str, StoredPassage]:
         """Rows for the given ids; ids that are not (or no longer) indexed are absent."""
