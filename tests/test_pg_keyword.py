@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,7 +61,7 @@ def leg(catalog: SqlCatalog) -> PostgresKeyword:
     return PostgresKeyword(catalog, Tokenizer())
 
 
-def found(leg: PostgresKeyword, query: str, sources: list[str] | None = None) -> list[str]:
+def found(leg: Any, query: str, sources: list[str] | None = None) -> list[str]:
     """The sources of the hits, best first."""
     ids = [h.passage_id for h in leg.search(query, 10, sources)]
     rows = leg.catalog.passages_by_id(ids)
@@ -86,7 +87,12 @@ def test_any_word_may_match_and_known_share_counts_stems(leg: PostgresKeyword) -
     assert leg.known_share("the weather in London") == 0.0 and leg.known_share("de") == 0.0
 
 
-def test_scoping_keeps_to_the_sources_given(leg: PostgresKeyword) -> None:
+@pytest.mark.parametrize("engine", ["postgres", "postgres-bm25"])
+def test_scoping_keeps_to_the_sources_given(catalog: SqlCatalog, engine: str) -> None:
+    from vectorstore.pg_bm25 import PostgresBM25
+
+    leg = (PostgresBM25 if engine == "postgres-bm25" else PostgresKeyword)(catalog, Tokenizer())
+    write(catalog, *DOCS)
     query = "kabelbaan subsidie regeringen"
     assert set(found(leg, query)) == set(DOCS)
     assert found(leg, query, ["/docs/gemeente.txt"]) == ["/docs/gemeente.txt"]
@@ -98,21 +104,29 @@ def test_scoping_keeps_to_the_sources_given(leg: PostgresKeyword) -> None:
 WRITER = r"""
 import sys
 from tests.test_pg_keyword import write
+from values.text import Tokenizer
 from vectorstore.sql_catalog import SqlCatalog
 catalog = SqlCatalog(sys.argv[1], "vraagbaak")
+if sys.argv[2] == "postgres-bm25":
+    from vectorstore.pg_bm25 import PostgresBM25
+    PostgresBM25(catalog, Tokenizer())  # its postings are written with the passages
 write(catalog, "/docs/kabel.txt")
 print("committed", flush=True)
 """
 
 
-def test_a_passage_committed_by_another_process_is_found_at_once(catalog: SqlCatalog, pg_url: str) -> None:  # noqa: F811
-    leg = PostgresKeyword(catalog, Tokenizer())
+@pytest.mark.parametrize("engine", ["postgres", "postgres-bm25"])
+def test_a_passage_committed_by_another_process_is_found_at_once(catalog: SqlCatalog, pg_url: str,  # noqa: F811
+                                                                 engine: str) -> None:
+    from vectorstore.pg_bm25 import PostgresBM25
+
+    leg = (PostgresBM25 if engine == "postgres-bm25" else PostgresKeyword)(catalog, Tokenizer())
     write(catalog, "/docs/gemeente.txt")
     assert found(leg, "kabelbaan") == [] and leg.known_share("kabelbaan") == 0.0
-    done = subprocess.run([sys.executable, "-c", WRITER, pg_url], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).parents[1])
+    done = subprocess.run([sys.executable, "-c", WRITER, pg_url, engine], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parents[1])
     assert done.stdout.strip() == "committed", done.stderr
-    # no refresh, no wait: the commit is the index's update
+    # no refresh, no wait: the commit is the index's update (for BM25, N and the lengths with it)
     assert found(leg, "kabelbaan") == ["/docs/kabel.txt"] and leg.known_share("kabelbaan") == 1.0
 
 
