@@ -41,7 +41,9 @@ _ASKS_QUANTITY = re.compile(
     r"how\s+(?:big|large|long|old|high)\s+(?:is|are|was|were|can|should|may))\b", re.I)
 # a number, a count in words, a date: what a "how many" or "when" question needs in its answer
 _NUMBER = re.compile(
-    r"\d|\b(?:geen|nul|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|twintig|dertig|veertig|"
+    r"\d|\been\s+geval\b|"  # "er is een geval van": a count of one ("een keer" may be "slechts een keer")
+    r"\b(?:één|anderhalf|halve?|kwart|half|quarter|dozen|"
+    r"geen|nul|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|twintig|dertig|veertig|"
     r"vijftig|honderd|duizend|miljoen|miljard|enkele|none|zero|two|three|four|five|six|seven|eight|nine|"
     r"ten|twelve|twenty|hundred|thousand|million|billion|several|januari|februari|maart|april|mei|juni|juli|"
     r"augustus|september|oktober|november|december|january|february|march|june|july|august|october|"

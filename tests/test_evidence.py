@@ -62,3 +62,18 @@ def test_a_name_the_passage_leaves_out_is_looked_for_in_its_document() -> None:
     assert not reader.read("Welke poort gebruikt de server van Defensie?", hits()).names_missing
     assert reader.read("Welke poort gebruikt de server van Justitie?", hits()).names_missing
     assert EvidenceReader(Tokenizer(), None).read("Welke poort gebruikt de server van Defensie?", hits()).names_missing
+
+
+@pytest.mark.parametrize(("sentence", "count"), [
+    ("Er is een geval van een dergelijke situatie gemeld.", True),
+    ("Het scherm wordt iedere halve seconde ververst.", True),
+    ("Dat gebeurde één keer.", True), ("Er zitten tien mijnen verborgen.", True),
+    ("Er is een boek over geschreven.", False), ("Elk bestand wordt slechts eenmaal opgehaald.", False)])
+def test_a_count_in_words_answers_a_how_many_question(reader: EvidenceReader, sentence: str, count: bool) -> None:
+    """"Er is een geval" answers "hoe vaak"; "eenmaal" in a sentence about something else does not
+    answer "hoe groot" (an unanswerable manuals question was answered on it)."""
+    text = f"Uitleg\n{sentence}"
+    hit = [Hit(Passage("/d/a.txt", 0, len(text), text, doc_type="txt", title="Uitleg"), "p", 1.0, 0.9)]
+    ev = reader.read("Hoe vaak komt dat voor?", hit)
+    assert ev.number_wanted and [q.text for q in ev.quotes] == [sentence]
+    assert ev.number_found is count
