@@ -21,6 +21,11 @@ from values.errors import EmbedderMismatchError, StoreError
 _T = TypeVar("_T")
 _FILTER_SOURCES = 500  # a scope wider than this searches everything first, then filters
 _OVERFETCH = 4
+# HNSW's candidate list per query. Chroma's default (100) for a top 40 missed a passage that was
+# 5th by exact cosine in one process of two over the same 528-passage index (the graph is rebuilt
+# from Chroma's log on opening, with threads): the same question got other passages after a
+# restart, or on another replica. 200 gave the exact top 40 in every process (benchmarks/README.md).
+SEARCH_EF = 200
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,8 @@ class DenseStore:
         self.server = server or "(unnamed)"  # host:port, for the errors of a server that went away
         self._name = collection
         self._embedder = embedder
-        self._metadata = {"hnsw:space": "cosine", "embedder": embedder_name, "dimension": dimension}
+        self._metadata = {"hnsw:space": "cosine", "hnsw:search_ef": SEARCH_EF, "embedder": embedder_name,
+                          "dimension": dimension}
         self.embedded = embedded
         self._client = connect()
         self.mismatch: EmbedderMismatchError | None = None
@@ -123,6 +129,9 @@ class DenseStore:
         self._chroma = Chroma(client=self._client, collection_name=self._name, embedding_function=self._embedder,
                               collection_metadata=self._metadata)
         self._collection = self._client.get_collection(self._name, embedding_function=None)
+        hnsw = (self._collection.configuration or {}).get("hnsw") or {}
+        if int(hnsw.get("ef_search") or 0) < SEARCH_EF:  # an index made before: search it as deep as a new one
+            self._collection.modify(configuration={"hnsw": {"ef_search": SEARCH_EF}})
         built_by = (self._collection.metadata or {}).get("embedder")
         built_dim = (self._collection.metadata or {}).get("dimension")
         wanted_by, wanted_dim = self._metadata["embedder"], self._metadata["dimension"]
