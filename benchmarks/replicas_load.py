@@ -107,6 +107,7 @@ def last_turn(conversation: str) -> str:
 def answer_of(turn: str) -> Answer:
     """What must be identical across replicas: the turn's text and its shown sources in order."""
     text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", turn)).split())
+    text = re.sub(r"\b\d+\.\d s · ", "", text)  # the meta line's "2.7 s · ": how long it took, not what
     return text, tuple(html.unescape(s) for s in re.findall(r'data-source="([^"]*)"', turn))
 
 
@@ -325,7 +326,9 @@ def main() -> None:
         print("differ:", line)
     for question, a, b in zip(questions, *fresh, strict=True):
         if a != b:
-            print(f"differ after the ingest: {question!r}")
+            at = len(os.path.commonprefix([a[0], b[0]]))
+            print(f"differ after the ingest: {question!r}: app1 {a[0][at:at + 80]!r} {a[1]}, "
+                  f"app2 {b[0][at:at + 80]!r} {b[1]}")
     for n, tally in enumerate(tallies, 1):
         for error in tally.errors[:5]:
             print(f"error app{n}:", error)
