@@ -7,7 +7,16 @@ into it, then runs ``--sessions`` concurrent chat sessions for ``--seconds``, ea
 `vraagbaak ingest --during` runs (with ``--until-ingested`` the load goes on until the ingest has
 committed everything). Every answer's shown passages (their ``data-source``) must name a
 document that is complete in the catalog (all its passages committed) when the answer arrives.
-Prints errors, latency p50/p95 per replica, the index versions seen and the citation check.
+Answers to the same question in the same conversation at the same index version (the catalog's
+version unchanged while it was answered) are compared across the replicas (answer text and the
+ordered cited sources), and after the ingest every question is asked afresh of both replicas.
+A probe times each replica's ``/api/v1/health`` once a second: a stalled replica shows there.
+Prints errors (with the client call that failed), latency p50/p95 per replica, the probe, the
+index versions seen, the citation check and the identical-answers check.
+
+The client's timeout is explicit (``--client-timeout``): by default gradio_client's own (httpx's
+5 s on its POSTs, none on the result stream), or one value for every request (above Gradio's 15 s
+stream heartbeat).
 
 One machine, loopback, as root (initdb refuses root: run PostgreSQL as postgres):
 
@@ -34,7 +43,9 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED_QUESTION = "Hoeveel projectsubsidie ontvangt OTA van WVG?"
 CLI = [sys.executable, "-m", "vraagbaak.cli"]
 QUESTIONS_PER_SESSION = 5  # then the session starts over (a fresh conversation)
+Answer = tuple[str, tuple[str, ...]]  # the answer's text and its shown sources in order
 
 
 def free_port() -> int:
@@ -64,6 +76,11 @@ class Tally:
     answers: int = 0
     sources_checked: int = 0
     incomplete: list[str] = field(default_factory=list)
+    # (index version, the conversation's questions so far) -> the answers given: (text, cited sources)
+    answers_at: dict[tuple[int, tuple[str, ...]], set[Answer]] = field(
+        default_factory=lambda: defaultdict(set))
+    probe: list[float] = field(default_factory=list)
+    probe_errors: int = 0
 
 
 class Completeness:
@@ -78,36 +95,106 @@ class Completeness:
             record = self.catalog.documents().get(source)
             return record is not None and len(self.catalog.passages_of(source)) == record.passages
 
+    def version(self) -> int:
+        with self.lock:
+            return self.catalog.version
+
 
 def last_turn(conversation: str) -> str:
     return conversation.rsplit('<section class="vb-turn">', 1)[-1]
 
 
+def answer_of(turn: str) -> Answer:
+    """What must be identical across replicas: the turn's text and its shown sources in order."""
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", turn)).split())
+    text = re.sub(r"\b\d+\.\d s · ", "", text)  # the meta line's "2.7 s · ": how long it took, not what
+    return text, tuple(html.unescape(s) for s in re.findall(r'data-source="([^"]*)"', turn))
+
+
+def failed_call(e: BaseException) -> str:
+    """The gradio_client function the failure came out of (send_data = the queue join POST)."""
+    frames = [f.name for f in traceback.extract_tb(e.__traceback__) if "gradio_client" in f.filename]
+    return frames[-1] if frames else "?"
+
+
+def make_client(url: str, timeout: float | None) -> Client:
+    kwargs = None if timeout is None else {"timeout": httpx.Timeout(timeout)}
+    return Client(url, verbose=False, httpx_kwargs=kwargs)
+
+
 def session(url: str, questions: list[str], stop: threading.Event, tally: Tally, check: Completeness,
-            offset: int) -> None:
+            offset: int, timeout: float | None) -> None:
     n = offset
-    client = Client(url, verbose=False)
+    client = make_client(url, timeout)
+    asked: list[str] = []
     while not stop.is_set():
         if n % QUESTIONS_PER_SESSION == 0:
             client.reset_session()
+            asked = []
         question = questions[n % len(questions)]
         n += 1
         started = time.monotonic()
+        version = check.version()
         try:
             conversation, _ = client.predict(question, [], [], [], 5, False, api_name="/ask")
         except Exception as e:  # noqa: BLE001 - every failure of a session is counted and shown
-            tally.errors.append(f"{type(e).__name__}: {e}"[:300])
+            elapsed = time.monotonic() - started
+            tally.errors.append(f"{type(e).__name__} in {failed_call(e)} after {elapsed:.1f} s: {e}"[:300])
+            n += (-n) % QUESTIONS_PER_SESSION  # the server's conversation may hold the question or not: start over
             continue
         tally.seconds.append(time.monotonic() - started)
         turn = last_turn(str(conversation))
+        asked.append(question)
         if 'role="alert"' in turn:
             tally.errors.append("alert: " + re.sub(r"<[^>]+>", " ", turn)[:300])
             continue
         tally.answers += 1
+        if check.version() == version:
+            tally.answers_at[(version, tuple(asked))].add(answer_of(turn))
         for source in {html.unescape(s) for s in re.findall(r'data-source="([^"]*)"', turn)}:
             tally.sources_checked += 1
             if not check.complete(source):
                 tally.incomplete.append(source)
+    client.close()
+
+
+def probe(url: str, stop: threading.Event, tally: Tally) -> None:
+    """Time the replica's health once a second: how long a trivial request waits on a loaded replica."""
+    while not stop.wait(1.0):
+        started = time.monotonic()
+        try:
+            httpx.get(url + "/api/v1/health", timeout=60).raise_for_status()
+        except httpx.HTTPError:
+            tally.probe_errors += 1
+            continue
+        tally.probe.append(time.monotonic() - started)
+
+
+def compare(tallies: list[Tally]) -> tuple[int, list[str]]:
+    """Keys both replicas answered, and the differences: at one version and one conversation, one answer."""
+    both = set(tallies[0].answers_at) & set(tallies[1].answers_at)
+    differ = []
+    for key in sorted(both):
+        seen = tallies[0].answers_at[key] | tallies[1].answers_at[key]
+        if len(seen) > 1:
+            differ.append(f"version {key[0]}, {key[1][-1]!r} after {len(key[1]) - 1} questions: "
+                          f"{len(seen)} different answers")
+    return len(both), differ
+
+
+def fresh_answers(urls: list[str], questions: list[str], timeout: float | None) -> list[list[Answer]]:
+    """Every question asked in a new conversation of each replica, one at a time."""
+    answers = []
+    for url in urls:
+        client = make_client(url, timeout)
+        got = []
+        for question in questions:
+            client.reset_session()
+            conversation, _ = client.predict(question, [], [], [], 5, False, api_name="/ask")
+            got.append(answer_of(last_turn(str(conversation))))
+        client.close()
+        answers.append(got)
+    return answers
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -136,6 +223,9 @@ def main() -> None:
     parser.add_argument("--until-ingested", action="store_true",
                         help="keep the load on past --seconds until the ingest has finished (all its commits)")
     parser.add_argument("--embedder", default=os.environ.get("VRAAGBAAK_EMBEDDER", "e5-small"))
+    parser.add_argument("--client-timeout", type=float, default=None,
+                        help="seconds for every gradio_client request (> 15, Gradio's stream heartbeat); "
+                             "default gradio_client's own: httpx's 5 s on its POSTs, none on the result stream")
     args = parser.parse_args()
 
     collection = f"load{uuid.uuid4().hex[:8]}"
@@ -175,7 +265,11 @@ def main() -> None:
                 stderr=subprocess.DEVNULL, text=True)
             stop = threading.Event()
             threads = [threading.Thread(target=session, args=(urls[i % 2], questions, stop, tallies[i % 2], check,
-                                                              i * 3)) for i in range(args.sessions)]
+                                                              i * 3, args.client_timeout))
+                       for i in range(args.sessions)]
+            threads += [threading.Thread(target=probe, args=(url, stop, tally)) for url, tally in zip(
+                urls, tallies, strict=True)]
+            load_before = os.getloadavg()
             for thread in threads:
                 thread.start()
             time.sleep(args.seconds)
@@ -185,6 +279,7 @@ def main() -> None:
             for thread in threads:
                 thread.join()
             load_seconds = time.monotonic() - started
+            load_after = os.getloadavg()
             version_after_load = catalog.version
             rss = [rss_mb(p.pid) for p in replicas]
             ingest_done = ingest.poll() is not None
@@ -192,14 +287,20 @@ def main() -> None:
             ingest_seconds = time.monotonic() - started
             report = json.loads(out) if out.strip() else {}
             health = [httpx.get(url + "/api/v1/health", timeout=30).json() for url in urls]
+            fresh = fresh_answers(urls, questions, args.client_timeout)
+            health_after = [httpx.get(url + "/api/v1/health", timeout=30).json()["index_version"] for url in urls]
         finally:
-            for proc in replicas:
-                proc.send_signal(signal.SIGINT)
+            for proc in replicas:  # SIGTERM: a process started in the background ignores SIGINT
+                proc.send_signal(signal.SIGTERM)
             for proc in replicas:
                 proc.wait(timeout=60)
 
     print(f"{args.sessions} sessions x {load_seconds:.0f} s against 2 replicas, embedder {args.embedder}, "
           f"collection {collection}")
+    timeout = ("gradio_client's own (httpx 5 s on POSTs, none on the result stream)" if args.client_timeout is None
+               else f"{args.client_timeout:g} s on every request")
+    print(f"client timeout: {timeout}; load average (1/5/15 min) before "
+          f"{'/'.join(f'{x:.1f}' for x in load_before)}, after {'/'.join(f'{x:.1f}' for x in load_after)}")
     print(f"ingest during the load: {report.get('added')} documents added, {report.get('passages')} passages, "
           f"{'done within' if ingest_done else 'still running at the end of'} the load "
           f"(finished after {ingest_seconds:.0f} s); catalog version {version_before} -> {version_after_load} "
@@ -208,11 +309,29 @@ def main() -> None:
     for n, (tally, mb) in enumerate(zip(tallies, rss, strict=True), 1):
         print(f"app{n:<5} {tally.answers:7d} {len(tally.errors):6d} {percentile(tally.seconds, 50):6.2f} "
               f"{percentile(tally.seconds, 95):6.2f} {max(tally.seconds, default=float('nan')):6.2f} {mb:7.0f}")
+    for n, tally in enumerate(tallies, 1):
+        print(f"app{n} health probe: {len(tally.probe)} timed, p50 {percentile(tally.probe, 50):.2f} s, "
+              f"p95 {percentile(tally.probe, 95):.2f} s, max {max(tally.probe, default=float('nan')):.2f} s, "
+              f"{tally.probe_errors} failed")
     checked = sum(t.sources_checked for t in tallies)
     incomplete = [s for t in tallies for s in t.incomplete]
     print(f"citations: {checked} shown sources checked, {len(incomplete)} not complete in the catalog")
-    for error in [e for t in tallies for e in t.errors][:5]:
-        print("error:", error)
+    keys, differ = compare(tallies)
+    print(f"identical answers during the load: {keys} (version, conversation) pairs answered by both replicas, "
+          f"{len(differ)} with different answers")
+    same = sum(a == b for a, b in zip(*fresh, strict=True))
+    print(f"identical answers after the ingest (both at version {'/'.join(map(str, health_after))}, "
+          f"each question in a new conversation): {same} of {len(questions)} the same")
+    for line in differ[:5]:
+        print("differ:", line)
+    for question, a, b in zip(questions, *fresh, strict=True):
+        if a != b:
+            at = len(os.path.commonprefix([a[0], b[0]]))
+            print(f"differ after the ingest: {question!r}: app1 {a[0][at:at + 80]!r} {a[1]}, "
+                  f"app2 {b[0][at:at + 80]!r} {b[1]}")
+    for n, tally in enumerate(tallies, 1):
+        for error in tally.errors[:5]:
+            print(f"error app{n}:", error)
     for source in incomplete[:5]:
         print("incomplete:", source)
 
