@@ -301,16 +301,13 @@ class DenseStore:
         self.check()
         if not ids:
             return []
-        result = self._collection.query(query_embeddings=[vector], n_results=min(k, len(ids)), ids=ids,  # type: ignore[arg-type]
-                                        include=["distances"])
-        return [DenseHit(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], (result["distances"] or [[]])[0],
-                                                              strict=True)]
+        return self._query(vector, min(k, len(ids)), None, ids=ids)
 
     def _query(self, vector: list[float], n: int, where: dict[str, object] | None,
-               with_source: bool = False) -> list[DenseHit]:
+               with_source: bool = False, ids: list[str] | None = None) -> list[DenseHit]:
         if n == 0:
             return []
-        result = self._collection.query(query_embeddings=[vector], n_results=n, where=where,  # type: ignore[arg-type]
+        result = self._collection.query(query_embeddings=[vector], n_results=n, where=where, ids=ids,  # type: ignore[arg-type]
                                         include=["distances", "metadatas"] if with_source else ["distances"])
         ids, distances = result["ids"][0], (result["distances"] or [[]])[0]
         metas = (result["metadatas"] or [[]])[0] if with_source else [None] * len(ids)
