@@ -213,14 +213,10 @@ def _triggers(conn: Connection, docs: str, stats: str, function: str) -> None:
     docs, stats, function = _quote(conn, docs), _quote(conn, stats), _quote(conn, function)
     conn.execute(text(f"""
         CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE sign integer := CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END;
         BEGIN
-            IF TG_OP = 'INSERT' THEN
-                UPDATE {stats} SET passages = passages + c.n, tokens = tokens + c.total
-                FROM (SELECT count(*) AS n, coalesce(sum(length), 0) AS total FROM changed) c WHERE c.n > 0;
-            ELSE
-                UPDATE {stats} SET passages = passages - c.n, tokens = tokens - c.total
-                FROM (SELECT count(*) AS n, coalesce(sum(length), 0) AS total FROM changed) c WHERE c.n > 0;
-            END IF;
+            UPDATE {stats} SET passages = passages + sign * c.n, tokens = tokens + sign * c.total
+            FROM (SELECT count(*) AS n, coalesce(sum(length), 0) AS total FROM changed) c WHERE c.n > 0;
             RETURN NULL;
         END $$"""))
     conn.execute(text(f"CREATE OR REPLACE TRIGGER bm25_added AFTER INSERT ON {docs} REFERENCING NEW TABLE AS changed "
