@@ -172,7 +172,9 @@ def test_two_ingests_at_once_are_serialised(
                  for log in logs]
         deadline = time.monotonic() + 300
         while not all(waiting_for_lock(log) for log in logs):
-            assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+            ended = [p.communicate()[1][-2000:] for p in procs if p.poll() is not None]
+            assert not ended, f"an ingest ended before it reached the writer lock: {ended}"
+            assert time.monotonic() < deadline, "the ingests never tried the writer lock"
             time.sleep(0.2)
     outputs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]

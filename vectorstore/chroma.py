@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import chromadb
 import httpx
+from filelock import FileLock
 from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import InternalError, NotFoundError
@@ -26,6 +27,7 @@ _OVERFETCH = 4
 # from Chroma's log on opening, with threads): the same question got other passages after a
 # restart, or on another replica. 200 gave the exact top 40 in every process (benchmarks/README.md).
 SEARCH_EF = 200
+OPEN_LOCK = ".vraagbaak-open.lock"  # in the Chroma folder: serialises opening it across processes
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,10 @@ def open_client(config: ChromaConfig) -> chromadb.ClientAPI:
     config.path.mkdir(parents=True, exist_ok=True)
     SharedSystemClient.clear_system_cache()
     try:
-        return chromadb.PersistentClient(path=str(config.path), settings=settings)
+        # Chroma migrates a new folder's database without a lock of its own: two processes
+        # opening it at once (two ingests started together) fail with "table collections already exists"
+        with FileLock(config.path / OPEN_LOCK):
+            return chromadb.PersistentClient(path=str(config.path), settings=settings)
     except InternalError as e:
         if "disk is full" not in str(e):
             raise
