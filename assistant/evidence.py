@@ -3,10 +3,11 @@
 Every whole sentence of the top passages is scored against the question: the embedder's own
 similarity of question and sentence, the weighted share of the question's words it contains
 (with its passage's title and paired sub-question, which say what it is about), and whether it
-holds a number when the question asks how many. The answer is the fewest sentences that do:
-the best one, plus a sentence of the same document only when it adds words of the question the
-first one lacks (or the best one is a bare "Ja, dat klopt."). Headings, table rows, questions and
-fragments are never chosen. The signals mean the same for one document and for a million: no collection IDF.
+holds a number, or says there is none ("beschikt niet over cijfers"), when the question asks how
+many. The answer is the fewest sentences that do: the best one, plus a sentence of the same
+document only when it adds words of the question the first one lacks (or the best one is a bare
+"Ja, dat klopt."). Headings, table rows, questions and fragments are never chosen. The signals
+mean the same for one document and for a million: no collection IDF.
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ _NUMBER = re.compile(
     r"augustus|september|oktober|november|december|january|february|march|june|july|august|october|"
     r"voorjaar|najaar|zomer|winter|spring|summer|autumn|jaarlijks|maandelijks|wekelijks|dagelijks|"
     r"yearly|monthly|weekly|daily)\b", re.I)
+# … or says that there is none to give: "beschikt niet over cijfers", "worden niet bijgehouden", "valt
+# niet onder mijn bevoegdheden" answer a how-many question as a minister or a manual does
+_NO_FIGURES = re.compile(
+    r"\b(?:niet|geen|no|not)\b(?:\W+\w+){0,5}?\W+(?:cijfers|cijfergegevens|gegevens|statistieken|figures|"
+    r"statistics|data)\b|\b(?:cijfers|gegevens|statistieken)\b(?:\W+\w+){0,4}?\W+(?:niet|geen)\s+"
+    r"(?:beschikbaar|bekend)\b|\bniet\s+(?:\w+\s+){0,2}?(?:geregistreerd|bijgehouden)\b|"
+    r"\b(?:not|never)\s+(?:\w+\s+){0,2}?(?:recorded|registered|tracked)\b|"
+    r"\bniet\s+(?:onder|tot)\s+(?:mijn|zijn|haar)\s+bevoegdhe(?:id|den)\b|\bniet\s+bevoegd\b|"
+    r"\bnot\s+(?:within\s+)?my\s+(?:competence|remit)\b", re.I)
 _RANK_PRIOR = (1.0, 0.35, 0.25)  # retrieval's order beats a sentence's word overlap: measured, see benchmarks/README.md
 _PASSAGES = 3  # the top hits whose sentences are read
 _PER_PASSAGE = 4  # sentences per passage that are embedded and scored
@@ -130,9 +140,9 @@ class EvidenceReader:
         terms = question_terms(query, self.tokenize)
         top = list(hits[:_PASSAGES])
         passage_tokens = _with_bare_words({t for h in top for t in self.tokenize(h.passage.embed_text)})
-        candidates = self._candidates(terms, top)
         asked = own_question or query
         number_wanted = bool(_ASKS_NUMBER.match(asked) or _ASKS_QUANTITY.search(asked))
+        candidates = self._candidates(terms, top)
         if passage_similarity is None:
             passage_similarity = max((h.dense for h in hits if h.dense is not None), default=0.0)
         lacking = missing(terms, passage_tokens)  # specific terms: numbers and names among them
@@ -155,7 +165,7 @@ class EvidenceReader:
             unquoted, quotes=quotes, similarity=max(c.dense for c in candidates),
             lexical=coverage(terms, tokens | context),
             own=coverage(own_terms, tokens | context) if own_terms else 1.0,
-            number_found=any(_NUMBER.search(c.seg.words) for c in chosen), content=bool(tokens))
+            number_found=any(_gives_number(c.seg.words) for c in chosen), content=bool(tokens))
 
     def _names_missing(self, names: list[Term], lacking: list[Term], top: list[Hit]) -> bool:
         """Whether the question names someone or something and none of the top passages' documents does.
@@ -202,7 +212,7 @@ class EvidenceReader:
             c.dense = d
             relative = (d - low) / (high - low) if high > low else 1.0
             score = 0.45 * relative + 0.4 * c.lexical + 0.15 * c.in_context
-            if number_wanted and _NUMBER.search(c.seg.words):
+            if number_wanted and _gives_number(c.seg.words):
                 score += 0.1
             c.score = score * _RANK_PRIOR[min(c.rank, len(_RANK_PRIOR) - 1)]
 
@@ -251,6 +261,11 @@ class EvidenceReader:
         qv = np.array(q, dtype=np.float32)
         norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(qv) or 1.0)
         return [float(x) for x in (matrix @ qv) / np.where(norms == 0, 1.0, norms)]
+
+
+def _gives_number(sentence: str) -> bool:
+    """Whether ``sentence`` gives a number or a date, or says that there is none to give."""
+    return bool(_NUMBER.search(sentence) or _NO_FIGURES.search(sentence))
 
 
 def _with_bare_words(tokens: set[str]) -> set[str]:

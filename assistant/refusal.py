@@ -9,7 +9,8 @@ top passages lack. No signal depends on how many documents the index holds. Rule
 1. no whole sentence with content words to quote: refuse;
 2. a number the question names is nowhere in the top passages (2023 asked, 2016 given): refuse;
 3. every name the question mentions is missing from the top passages (same language): refuse;
-4. a question that opens with "how many" or "when" whose chosen sentences hold no number or date;
+4. a question that opens with "how many" or "when" whose chosen sentences hold no number or date
+   (nor say that there is none to give);
 5. a follow-up whose own words the chosen sentences lack: refuse;
 6. sentence similarity + passage similarity + ``word_weight`` x word share must reach
    ``threshold`` (across languages, where words cannot match, the similarities reach ``foreign``);

@@ -77,3 +77,22 @@ def test_a_count_in_words_answers_a_how_many_question(reader: EvidenceReader, se
     ev = reader.read("Hoe vaak komt dat voor?", hit)
     assert ev.number_wanted and [q.text for q in ev.quotes] == [sentence]
     assert ev.number_found is count
+
+
+@pytest.mark.parametrize(("sentence", "answers"), [
+    ("De Directie-generaal beschikt dus niet over cijfers over de intrekkingen.", True),
+    ("Deze parlementaire vragen vallen niet onder mijn bevoegdheden, maar onder die van de minister.", True),
+    ("Die intrekkingen worden niet centraal bijgehouden.", True),
+    ("The police do not keep figures on such withdrawals.", True),
+    ("De intrekkingen worden door de politie beslist.", False),
+    ("Over de intrekkingen wordt de Directie-generaal niet op de hoogte gebracht.", False)])
+def test_saying_there_are_no_figures_answers_a_how_many_question(reader: EvidenceReader, sentence: str,
+                                                                 answers: bool) -> None:
+    """A minister's "beschikt niet over cijfers" or "valt niet onder mijn bevoegdheden" is the answer to
+    "Hoeveel …?" (three such dev questions were refused for want of a number); a sentence on the topic
+    that gives neither a number nor the want of one is not."""
+    text = f"Antwoord\n{sentence}"
+    hit = [Hit(Passage("/d/a.txt", 0, len(text), text, doc_type="txt", title="Antwoord"), "p", 1.0, 0.9)]
+    ev = reader.read("Hoeveel parkeerkaarten werden ingetrokken?", hit)
+    assert ev.number_wanted and [q.text for q in ev.quotes] == [sentence]
+    assert ev.number_found is answers
