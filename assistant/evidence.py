@@ -148,7 +148,7 @@ class EvidenceReader:
         lacking = missing(terms, passage_tokens)  # specific terms: numbers and names among them
         names = [t for t in terms if t.name]
         unquoted = Evidence([], passage_similarity=passage_similarity, missing=tuple(t.word for t in lacking),
-                            missing_numbers=tuple(t.word for t in lacking if t.number),
+                            missing_numbers=self._numbers_missing([t for t in lacking if t.number], top),
                             names_missing=self._names_missing(names, lacking, top),
                             number_wanted=number_wanted)
         if not candidates:
@@ -167,6 +167,23 @@ class EvidenceReader:
             own=coverage(own_terms, tokens | context) if own_terms else 1.0,
             number_found=any(_gives_number(c.seg.words) for c in chosen), content=bool(tokens))
 
+    def _numbers_missing(self, lacking: list[Term], top: list[Hit]) -> tuple[str, ...]:
+        """The question's numbers that neither the top passages nor their documents hold.
+
+        An answer passage rarely repeats its question's figures ("de 245 extra cipiers" asked, "de
+        aanwerving" answered); the document's question part holds them.
+        """
+        if not lacking or self.document is None:
+            return tuple(t.word for t in lacking)
+        words = self._document_words(top)
+        return tuple(t.word for t in lacking if not any(s in words for s in t.stems))
+
+    def _document_words(self, top: list[Hit]) -> set[str]:
+        """Every word of the top passages' documents (with glued footnote numbers dropped)."""
+        assert self.document is not None
+        return _with_bare_words({t for source in dict.fromkeys(h.passage.source for h in top)
+                                 for text in self.document(source) for t in self.tokenize(text)})
+
     def _names_missing(self, names: list[Term], lacking: list[Term], top: list[Hit]) -> bool:
         """Whether the question names someone or something and none of the top passages' documents does.
 
@@ -178,8 +195,7 @@ class EvidenceReader:
             return False
         if self.document is None:
             return True
-        words = _with_bare_words({t for source in dict.fromkeys(h.passage.source for h in top)
-                                  for text in self.document(source) for t in self.tokenize(text)})
+        words = self._document_words(top)
         return not any(s in words for t in names for s in t.stems)
 
     def _candidates(self, terms: list[Term], top: list[Hit]) -> list[_Candidate]:
