@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +18,101 @@ from langchain_classic.storage import InvalidKeyException
 from langchain_core.embeddings import Embeddings
 from langchain_core.stores import ByteStore
 
-from values.errors import ConfigError
+from assistant.settings import EMBEDDERS
+from values.errors import ConfigError, EmbedderError
 from values.files import atomic_write
 
 _ST_PREFIX = "sentence-transformers:"
+OLLAMA_URL = "http://127.0.0.1:11434"
+NO_API_KEY = "not-needed"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a served embedding model answers: base URL (None: the backend's default), key, timeout."""
+
+    base_url: str | None = None
+    api_key: str | None = None
+    timeout: float = 60.0
+
+
+class ServedEmbeddings(Embeddings):
+    """An embedding model behind a server, through LangChain's client for it, built on first use.
+
+    Every failure of a call (refused connection, timeout, an HTTP error status, a reply that is
+    not the JSON it should be, vectors missing) is one ``EmbedderError`` that names the model and
+    the server: an ingest stops with what it committed intact, a question says the index cannot
+    be searched.
+    """
+
+    def __init__(self, name: str, build: Callable[[], Embeddings], where: str) -> None:
+        self.name = name
+        self.where = where
+        self._build = build
+        self._client: Embeddings | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Embeddings:
+        with self._lock:
+            if self._client is None:
+                self._client = self._build()
+            return self._client
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        try:
+            yield
+        except EmbedderError:
+            raise
+        except Exception as e:  # noqa: BLE001 - httpx, openai, ollama and JSON errors alike: all are the server's
+            cause = " ".join(str(e).split())[:300] or type(e).__name__
+            raise EmbedderError(f"the embedder {self.name} at {self.where} failed ({type(e).__name__}: {cause}); "
+                                "check that the server runs and serves that model "
+                                "(embed_base_url / VRAAGBAAK_EMBED_BASE_URL)") from e
+
+    def _checked(self, vectors: list[list[float]], count: int) -> list[list[float]]:
+        if len(vectors) != count or any(not v for v in vectors):
+            raise EmbedderError(f"the embedder {self.name} at {self.where} returned {len(vectors)} vectors "
+                                f"for {count} texts")
+        out = []
+        for v in vectors:  # L2-normalised, as the local models give them: servers differ
+            norm = math.sqrt(sum(float(x) * float(x) for x in v)) or 1.0
+            out.append([float(x) / norm for x in v])
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages on the server."""
+        if not texts:
+            return []
+        with self._failures():
+            return self._checked(self._get().embed_documents(texts), len(texts))
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one question on the server."""
+        with self._failures():
+            return self._checked([self._get().embed_query(text)], 1)[0]
+
+
+def _openai_embeddings(model: str, endpoint: Endpoint) -> Embeddings:
+    try:
+        from langchain_openai import OpenAIEmbeddings
+    except ImportError as e:
+        raise ConfigError("embedder openai:<model> needs langchain-openai, which the base install lacks: "
+                          "pip install 'vraagbaak[llm]'") from e
+    # texts go as they are: counting tokens first would fetch tiktoken's tables from the internet,
+    # and a server that is not OpenAI's has its own tokenizer anyway
+    return OpenAIEmbeddings(model=model, base_url=endpoint.base_url, api_key=endpoint.api_key or NO_API_KEY,  # type: ignore[arg-type]
+                            timeout=endpoint.timeout, max_retries=1, check_embedding_ctx_length=False)
+
+
+def _ollama_embeddings(model: str, endpoint: Endpoint) -> Embeddings:
+    try:
+        from langchain_ollama import OllamaEmbeddings
+    except ImportError as e:
+        raise ConfigError("embedder ollama:<model> needs langchain-ollama, which the base install lacks: "
+                          "pip install 'vraagbaak[llm]'") from e
+    return OllamaEmbeddings(model=model, base_url=endpoint.base_url or OLLAMA_URL,
+                            client_kwargs={"timeout": endpoint.timeout})
 _KEY = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
@@ -109,8 +203,9 @@ class SentenceTransformerEmbeddings(Embeddings):
 
 
 @functools.cache
-def make_embedder(name: str, batch_size: int, threads: int | None, device: str = "cpu") -> Embeddings:
-    """The embedder called ``name`` in settings: 'e5-small' or 'sentence-transformers:<model>'.
+def make_embedder(name: str, batch_size: int, threads: int | None, device: str = "cpu",
+                  endpoint: Endpoint = Endpoint()) -> Embeddings:
+    """The embedder called ``name`` in settings: one of ``EMBEDDERS`` (a served one at ``endpoint``).
 
     One per process and arguments: assistants built in one process (a server and its watcher, a
     test session) share the loaded model, as the threads of one assistant already do. A Ray
@@ -123,7 +218,14 @@ def make_embedder(name: str, batch_size: int, threads: int | None, device: str =
         return E5SmallEmbeddings(batch_size=batch_size, threads=threads)
     if name.startswith(_ST_PREFIX) and name[len(_ST_PREFIX):]:
         return SentenceTransformerEmbeddings(name[len(_ST_PREFIX):], batch_size=batch_size, device=device)
-    raise ConfigError(f"unknown embedder {name!r}: use 'e5-small' or 'sentence-transformers:<model>'")
+    backend, _, model = name.partition(":")
+    if backend == "openai" and model:
+        return ServedEmbeddings(name, functools.partial(_openai_embeddings, model, endpoint),
+                                endpoint.base_url or "OpenAI's API")
+    if backend == "ollama" and model:
+        return ServedEmbeddings(name, functools.partial(_ollama_embeddings, model, endpoint),
+                                endpoint.base_url or OLLAMA_URL)
+    raise ConfigError(f"unknown embedder {name!r}: use {EMBEDDERS}")
 
 
 def embedder_dimension(embedder: Embeddings) -> int:

@@ -13,7 +13,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+EMBEDDERS = "'e5-small', 'sentence-transformers:<model>', 'openai:<model>' or 'ollama:<model>'"
 UPLOAD_MAX_BYTES = 256 << 20  # as ingest.loaders.MAX_FILE_BYTES: a larger upload could not be indexed anyway
+
+
+def known_embedder(name: str) -> bool:
+    """Whether ``name`` is an embedder setting this version can build (one of ``EMBEDDERS``)."""
+    return name == "e5-small" or any(name.startswith(prefix) and name[len(prefix):]
+                                     for prefix in ("sentence-transformers:", "openai:", "ollama:"))
 
 
 class Settings(BaseSettings):
@@ -24,7 +31,14 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path(".vraagbaak"), description="Index, catalog, caches and run history.")
-    embedder: str = Field("e5-small", description="'e5-small' or 'sentence-transformers:<name or path>'.")
+    embedder: str = Field("e5-small", description="'e5-small', 'sentence-transformers:<name or path>', or a model "
+                                                  "on a server: 'openai:<model>' (any OpenAI-compatible "
+                                                  "endpoint at embed_base_url) or 'ollama:<model>'.")
+    embed_base_url: str | None = Field(
+        None, description="Base URL of an openai: or ollama: embedder's server (e.g. 'http://127.0.0.1:8080/v1'; "
+                          "default OpenAI's API, or Ollama on 127.0.0.1:11434).")
+    embed_api_key: str | None = Field(None, description="API key of an openai: embedder's server, if it needs one.")
+    embed_timeout: float = Field(60.0, gt=0, description="Seconds an openai: or ollama: embedder may take per call.")
     embed_batch_size: int = Field(16, ge=1)
     embed_threads: int | None = Field(None, ge=1, description="Embedder CPU threads (default: all cores).")
     embed_device: str = Field(
@@ -147,10 +161,8 @@ class Settings(BaseSettings):
     @field_validator("embedder")
     @classmethod
     def _known_embedder(cls, value: str) -> str:
-        if value != "e5-small" and not value.startswith("sentence-transformers:"):
-            raise ValueError(
-                f"unknown embedder {value!r}: use 'e5-small' or 'sentence-transformers:<model>'"
-            )
+        if not known_embedder(value):
+            raise ValueError(f"unknown embedder {value!r}: use {EMBEDDERS}")
         return value
 
     @model_validator(mode="after")

@@ -1,12 +1,15 @@
 """Deterministic stand-ins for what is slow or out of reach in a test: an embedder without a model
 (similar texts still get similar vectors), a model whose output is fixed (so the checker's verdict
-on it can be asserted) and a server that is down."""
+on it can be asserted), a server that is down, and Ollama's embedding endpoint."""
 
 from __future__ import annotations
 
+import json
 import math
+import threading
 import zlib
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
@@ -111,3 +114,45 @@ class DownAnswerer:
     def stream(self, question: str, hits: list[Hit], language: str, evidence: Evidence) -> Iterator[str]:
         raise AnswerBackendError("connection refused by http://127.0.0.1:9/v1")
         yield ""  # a generator, like the real backends
+
+
+class FakeOllama:
+    """Ollama's embedding endpoint (``POST /api/embed``) on a loopback port, answering with ``FakeEmbedder``.
+
+    No Ollama server installs from a package registry; this speaks its wire format so that the
+    real client (langchain-ollama, ollama) is what the test drives. ``status`` set to an error
+    code makes every call fail with it, as a server out of memory does.
+    """
+
+    def __init__(self) -> None:
+        embedder = FakeEmbedder()
+        owner = self
+        self.status = 200
+        self.calls = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                owner.calls += 1
+                if self.path != "/api/embed" or owner.status != 200:
+                    reply, code = {"error": "model runner has unexpectedly stopped"}, owner.status
+                else:
+                    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                    reply, code = {"model": body["model"], "embeddings": embedder.embed_documents(texts)}, 200
+                data = json.dumps(reply).encode()
+                self.send_response(code if self.path == "/api/embed" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

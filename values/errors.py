@@ -31,6 +31,14 @@ class EmbedderMismatchError(StoreError):
     """The index was built by another embedder than the one configured."""
 
 
+class EmbedderError(StoreError):
+    """The embedder's server (OpenAI-compatible, Ollama) failed, timed out or replied garbage.
+
+    A StoreError: nothing can be searched or indexed until it answers, and every door already
+    reports a store that cannot be read.
+    """
+
+
 class QuestionError(VraagbaakError):
     """A question is empty, too long or otherwise unusable."""
 

@@ -12,7 +12,7 @@ from api.keys import Keys
 from assistant.answer import Answerer, ExtractiveAnswerer, LLMAnswerer
 from assistant.assistant import Assistant
 from assistant.citations import CitationChecker
-from assistant.embeddings import cached, embedder_dimension, make_embedder
+from assistant.embeddings import Endpoint, cached, embedder_dimension, make_embedder
 from assistant.evidence import EvidenceReader
 from assistant.followup import LLMRewriter, Rewriter, RuleRewriter
 from assistant.llm import make_chat_model
@@ -165,9 +165,14 @@ def make_ingest_job(settings: Settings, embedder: Embeddings | None = None) -> P
     from ingest.ray_job import RayJob  # Ray only where it is used
 
     factory = partial(_given, embedder) if embedder is not None else partial(
-        make_embedder, settings.embedder, settings.embed_batch_size, 1, settings.embed_device)
+        make_embedder, settings.embedder, settings.embed_batch_size, 1, settings.embed_device, endpoint(settings))
     gpus = 1.0 if settings.embed_device.startswith("cuda") else 0.0
     return RayJob(settings.ray_address, factory, workers=settings.ray_workers, gpus_per_worker=gpus)
+
+
+def endpoint(settings: Settings) -> Endpoint:
+    """Where an ``openai:`` or ``ollama:`` embedder's server answers."""
+    return Endpoint(settings.embed_base_url, settings.embed_api_key, settings.embed_timeout)
 
 
 def make_doors(settings: Settings) -> Doors:
@@ -188,7 +193,8 @@ def build_assistant(settings: Settings, *, embedder: Embeddings | None = None, a
     name the embedder injected, never another model.
     """
     raw = embedder if embedder is not None else make_embedder(
-        settings.embedder, settings.embed_batch_size, settings.embed_threads, settings.embed_device)
+        settings.embedder, settings.embed_batch_size, settings.embed_threads, settings.embed_device,
+        endpoint(settings))
     dimension = embedder_dimension(raw)
     cached_embedder = cached(raw, settings.embedder, settings.cache_dir)
     tokenizer = Tokenizer()
