@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from langchain_core.embeddings import Embeddings
 
 from assistant.language import detect
+from assistant.rerank import Reranker, reorder
 from values.passage import Passage
 from vectorstore.index import PassageIndex
 from vectorstore.keyword_leg import KeywordHit
@@ -71,19 +72,23 @@ def _peak(keyword: Sequence[KeywordHit]) -> float:
 
 
 class HybridRetriever:
-    """Dense + BM25 over one ``PassageIndex``, fused by weighted reciprocal rank."""
+    """Dense + BM25 over one ``PassageIndex``, fused by weighted reciprocal rank (then reranked, if set)."""
 
-    def __init__(self, index: PassageIndex, embedder: Embeddings, weights: FusionWeights, k: int) -> None:
+    def __init__(self, index: PassageIndex, embedder: Embeddings, weights: FusionWeights, k: int,
+                 reranker: Reranker | None = None, rerank_depth: int = 20) -> None:
         self.index = index
         self.embedder = embedder
         self.weights = weights
         self.k = k
+        self.reranker = reranker
+        self.rerank_depth = rerank_depth
 
     def retrieve(self, query: str, k: int | None = None,
                  sources: Sequence[str] | None = None) -> Retrieval:
         """The ``k`` best passages for ``query``, optionally only from ``sources``."""
         k = k or self.k
-        n = max(self.weights.candidates, k * 4)
+        want = max(k, self.rerank_depth) if self.reranker is not None else k
+        n = max(self.weights.candidates, want * 4)
         vector = self.embedder.embed_query(query)
         dense = self.index.search_dense(vector, n, sources)
         keyword = self.index.search_keyword(query, n, sources)
@@ -116,8 +121,10 @@ class HybridRetriever:
             seen.add(row.passage_id)
             hits.append(Hit(row.passage, row.passage_id, fused[pid], dense_score.get(row.passage_id),
                             keyword_score.get(row.passage_id)))
-            if len(hits) == k:
+            if len(hits) == want:
                 break
+        if self.reranker is not None:
+            hits = reorder(query, hits, self.reranker, self.rerank_depth)[:k]
         top = [h.passage.embed_text for h in hits[:3]]
         cross = bool(top) and detect(query) != detect("\n".join(top))
         return Retrieval(hits, max(dense_score.values(), default=0.0), resolved.version, cross, tuple(vector))

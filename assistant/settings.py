@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     )
 
     top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer and shown.")
+    reranker: str | None = Field(
+        None, description="A cross-encoder that reorders the best fused passages: 'cross-encoder:<Hugging Face id "
+                          "or path>' (e.g. BAAI/bge-reranker-v2-m3); none ships on PyPI, so unset by default.")
+    rerank_depth: int = Field(20, ge=1, le=200, description="Fused passages the reranker reads and reorders.")
     candidates: int = Field(40, ge=5, description="Candidates each retrieval leg returns before fusion.")
     dense_weight: float = Field(1.0, ge=0.0)
     keyword_weight: float = Field(1.0, ge=0.0)
@@ -164,6 +168,14 @@ class Settings(BaseSettings):
         if not known_embedder(value):
             raise ValueError(f"unknown embedder {value!r}: use {EMBEDDERS}")
         return value
+
+    @field_validator("reranker")
+    @classmethod
+    def _known_reranker(cls, value: str | None) -> str | None:
+        if value and not (value.startswith("cross-encoder:") and value[len("cross-encoder:"):]):
+            raise ValueError(f"unknown reranker {value!r}: use 'cross-encoder:<Hugging Face id or path>' "
+                             "or leave it unset")
+        return value or None
 
     @model_validator(mode="after")
     def _device_fits_embedder(self) -> Settings:

@@ -587,7 +587,7 @@ def _eval_settings(settings: Settings) -> dict[str, Any]:
     keep = ("embedder", "chunk_size", "chunk_overlap", "structure", "embed_question_parts", "top_k",
             "candidates", "dense_weight", "keyword_weight", "keyword_known_power", "keyword_peak_power",
             "rrf_k", "refuse_threshold", "refuse_foreign", "refuse_lexical_only", "llm", "dense_partition",
-            "keyword_engine")
+            "keyword_engine", "reranker", "rerank_depth")
     return {key: getattr(settings, key) for key in keep}
 
 

@@ -17,6 +17,7 @@ from assistant.evidence import EvidenceReader
 from assistant.followup import LLMRewriter, Rewriter, RuleRewriter
 from assistant.llm import make_chat_model
 from assistant.prompt import PromptBuilder, context_chars
+from assistant.rerank import make_reranker
 from assistant.retrieval import FusionWeights, HybridRetriever
 from assistant.settings import Settings
 from ingest.chunking import Chunker, ChunkingConfig
@@ -202,7 +203,8 @@ def build_assistant(settings: Settings, *, embedder: Embeddings | None = None, a
     weights = FusionWeights(dense=settings.dense_weight, keyword=settings.keyword_weight,
                             rrf_k=settings.rrf_k, candidates=settings.candidates,
                             known_power=settings.keyword_known_power, peak_power=settings.keyword_peak_power)
-    retriever = HybridRetriever(index, cached_embedder, weights, settings.top_k)
+    reranker = make_reranker(settings.reranker, settings.embed_batch_size, settings.embed_device)
+    retriever = HybridRetriever(index, cached_embedder, weights, settings.top_k, reranker, settings.rerank_depth)
     chunker = Chunker(ChunkingConfig(settings.chunk_size, settings.chunk_overlap, settings.structure))
     if answerer is None:
         answerer = make_answerer(settings, tokenizer)

@@ -1,0 +1,80 @@
+"""A second opinion on the fused order: a cross-encoder reads the question and each passage together.
+
+Bi-encoders (e5, MiniLM) embed the question and the passage apart, and on manuals their near
+misses cannot be told apart (benchmarks/README.md); a cross-encoder scores the pair and is the
+usual next lever. None ships its weights on PyPI, so none is the default: ``reranker`` names a
+sentence-transformers ``CrossEncoder`` by Hugging Face id or path for users who have one. It
+reorders the ``rerank_depth`` best fused passages; the rest keep their place after them.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from values.errors import ConfigError
+
+_CE_PREFIX = "cross-encoder:"
+
+
+class Reranker(Protocol):
+    """Scores passages against a question: higher is more relevant."""
+
+    name: str
+
+    def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        """One score per text, in order."""
+        ...
+
+
+class CrossEncoderReranker:
+    """A sentence-transformers CrossEncoder by name or path, on ``device`` (loaded on first use)."""
+
+    def __init__(self, model: str, batch_size: int, device: str = "cpu") -> None:
+        self.name = _CE_PREFIX + model
+        self.model_name = model
+        self.batch_size = batch_size
+        self.device = device
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import CrossEncoder
+
+                try:
+                    self._model = CrossEncoder(self.model_name, device=self.device)
+                except (OSError, ValueError, RuntimeError) as e:
+                    raise ConfigError(f"cannot load the reranker {self.model_name!r} "
+                                      f"(reranker = 'cross-encoder:<name or path>'): {e}") from e
+            return self._model
+
+    def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        """The cross-encoder's score of (question, text) for each text."""
+        if not texts:
+            return []
+        raw = self._get().predict([(query, t) for t in texts], batch_size=self.batch_size,
+                                  show_progress_bar=False)
+        return [float(x) for x in raw]
+
+
+@functools.cache
+def make_reranker(name: str | None, batch_size: int, device: str = "cpu") -> Reranker | None:
+    """The reranker ``name`` in settings ('cross-encoder:<model>'), or None; one per process and arguments."""
+    if not name:
+        return None
+    if name.startswith(_CE_PREFIX) and name[len(_CE_PREFIX):]:
+        return CrossEncoderReranker(name[len(_CE_PREFIX):], batch_size, device)
+    raise ConfigError(f"unknown reranker {name!r}: use 'cross-encoder:<Hugging Face id or path>' or leave it unset")
+
+
+def reorder(query: str, hits: Sequence[Any], reranker: Reranker, depth: int,
+            text: Any = lambda h: h.passage.embed_text) -> list[Any]:
+    """``hits`` with the first ``depth`` in the reranker's order (ties keep the fused order)."""
+    head, tail = list(hits[:depth]), list(hits[depth:])
+    scores = reranker.scores(query, [text(h) for h in head])
+    order = sorted(range(len(head)), key=lambda i: (-scores[i], i))
+    return [head[i] for i in order] + tail
