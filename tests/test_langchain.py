@@ -17,13 +17,13 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
+from assistant import retrieval
 from assistant.answer import Answer
 from assistant.assistant import Assistant
 from assistant.chain import Token
 from assistant.evidence import Evidence
 from assistant.langchain_retriever import VraagbaakRetriever
 from assistant.retrieval import Hit
-from assistant import retrieval
 from assistant.scope import Scope, ScopeError, ScopeIndex
 from ingest.loaders import load
 from tests.conftest import ANSWER_ALL, SEED, SEED_QUESTION
