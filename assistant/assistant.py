@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from langchain_core.runnables import Runnable
@@ -16,7 +16,7 @@ from assistant.evidence import EvidenceReader
 from assistant.followup import Rewriter, RuleRewriter
 from assistant.refusal import RefusalPolicy, policy_for
 from assistant.retrieval import Hit, HybridRetriever
-from assistant.scope import Scope, ScopeIndex
+from assistant.scope import Scope
 from ingest.loaders import SUPPORTED_SUFFIXES, load
 from ingest.pipeline import Ingestor
 from values.document import DocumentRecord, OpenedDocument
@@ -50,31 +50,19 @@ class Assistant:
         self._policy: tuple[str, RefusalPolicy] | None = None
         self.max_question_chars = max_question_chars
         self.top_k = top_k
-        self._documents: tuple[int, dict[str, DocumentRecord]] = (-1, {})
-        self._scopes = ScopeIndex({})
         self.chain: Runnable[AskInput | str, Token | Answer] = answer_chain(self)
 
-    def documents(self) -> dict[str, DocumentRecord]:
-        """The indexed documents, read again only after a commit (scoping asks on every question)."""
-        version, documents = self._documents
-        if version != self.index.version:
-            with self.index.snapshot():
-                version, documents = self.index.version, self.index.documents()
-            self._documents = (version, documents)  # one assignment: threads see old or new, whole
-        return documents
+    def documents(self) -> Mapping[str, DocumentRecord]:
+        """The indexed documents (read-only; the catalog reads them once per commit)."""
+        return self.index.documents()
 
     def select(self, scope: Scope | None) -> list[str] | None:
-        """The sources ``scope`` allows (None: every one), from an index of the documents built once per commit.
+        """The sources ``scope`` allows (None: every one); ScopeError when no indexed document is in it.
 
-        ScopeError when no indexed document is in it.
+        The retriever's (``HybridRetriever.select``): one index of the documents per commit, shared
+        with a LangChain ``VraagbaakRetriever`` over the same retriever.
         """
-        if not scope:
-            return None
-        documents = self.documents()
-        scopes = self._scopes
-        if scopes.documents is not documents:
-            scopes = self._scopes = ScopeIndex(documents)  # one assignment: threads see old or new, whole
-        return scopes.select(scope)
+        return self.retriever.select(scope)
 
     def document_count(self) -> int:
         """How many documents are indexed."""

@@ -24,10 +24,10 @@ from __future__ import annotations
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field
 
 from assistant.retrieval import Hit, HybridRetriever
-from assistant.scope import Scope, ScopeIndex
+from assistant.scope import Scope
 
 
 def to_document(hit: Hit) -> Document:
@@ -40,28 +40,24 @@ def to_document(hit: Hit) -> Document:
 
 
 class VraagbaakRetriever(BaseRetriever):
-    """Dense + BM25 retrieval over one index, optionally only from the documents of a ``scope``."""
+    """Dense + BM25 retrieval over one index, optionally only from the documents of a ``scope``.
+
+    The scope is resolved by ``retriever.select``: over ``assistant.retriever`` it shares the
+    assistant's index of the documents (built once per catalog version).
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     retriever: HybridRetriever
     k: int | None = Field(default=None, ge=1)  # None: the retriever's own k (settings' top_k)
     scope: Scope | None = None
-    _scopes: tuple[int, ScopeIndex] | None = PrivateAttr(default=None)  # the documents' index at a catalog version
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None) -> list[Document]:
         """The best passages for ``query``; StoreError for an empty index, ScopeError for an empty scope."""
         if k is not None and k < 1:
             raise ValueError(f"k={k}: ask for at least one passage")
-        index = self.retriever.index
-        index.check_readable()  # an empty index is an error, not "no passages"
-        sources = None
-        if self.scope:
-            held = self._scopes
-            if held is None or held[0] != index.version:
-                with index.snapshot():
-                    held = self._scopes = (index.version, ScopeIndex(index.documents()))
-            sources = held[1].select(self.scope)
+        self.retriever.index.check_readable()  # an empty index is an error, not "no passages"
+        sources = self.retriever.select(self.scope)  # the retriever's scope index, shared with the assistant
         hits = self.retriever.retrieve(query, k or self.k, sources).hits
         return [to_document(hit) for hit in hits]

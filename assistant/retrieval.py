@@ -1,10 +1,13 @@
 """Hybrid retrieval: dense (Chroma) and keyword (BM25) legs, weighted rank fusion.
 
-The structure-aware step returns an answer passage where a question passage matched.
+The structure-aware step returns an answer passage where a question passage matched. A scope
+becomes the sources to search here too (``select``), so the assistant and the LangChain
+retriever, which share this object, share its index of the documents.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +15,7 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.language import detect
 from assistant.rerank import Reranker, reorder
+from assistant.scope import Scope, ScopeIndex
 from values.passage import Passage
 from vectorstore.index import PassageIndex
 from vectorstore.keyword_leg import KeywordHit
@@ -82,6 +86,25 @@ class HybridRetriever:
         self.k = k
         self.reranker = reranker
         self.rerank_depth = rerank_depth
+        self._scopes = ScopeIndex({})
+        self._scopes_lock = threading.Lock()
+
+    def select(self, scope: Scope | None) -> list[str] | None:
+        """The sources ``scope`` allows (None: every one), from a ``ScopeIndex`` built once per catalog version.
+
+        The catalog hands out one documents mapping per version, so the index is rebuilt when
+        that object changes. ScopeError when no indexed document is in the scope.
+        """
+        if not scope:
+            return None
+        documents = self.index.documents()
+        scopes = self._scopes
+        if scopes.documents is not documents:
+            with self._scopes_lock:  # questions arriving together after a commit build it once
+                scopes = self._scopes
+                if scopes.documents is not documents:
+                    scopes = self._scopes = ScopeIndex(documents)  # one assignment: threads see old or new, whole
+        return scopes.select(scope)
 
     def retrieve(self, query: str, k: int | None = None,
                  sources: Sequence[str] | None = None) -> Retrieval:

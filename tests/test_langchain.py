@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import operator
 import shutil
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
@@ -17,16 +17,18 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
+from assistant import retrieval
 from assistant.answer import Answer
 from assistant.assistant import Assistant
 from assistant.chain import Token
 from assistant.evidence import Evidence
 from assistant.langchain_retriever import VraagbaakRetriever
 from assistant.retrieval import Hit
-from assistant.scope import Scope, ScopeError
+from assistant.scope import Scope, ScopeError, ScopeIndex
 from ingest.loaders import load
 from tests.conftest import ANSWER_ALL, SEED, SEED_QUESTION
 from tests.fakes import DownAnswerer, ScriptedAnswerer
+from values.document import DocumentRecord
 from values.errors import QuestionError, StoreError
 
 METADATA = {"source", "start", "end", "page", "section", "title", "doc_type", "kind", "passage_id",
@@ -110,6 +112,33 @@ def test_a_scope_sees_the_documents_an_ingest_adds(assistant: Assistant, docs: P
     shutil.copy(SEED, later / "copy.txt")
     assistant.ingest([later])
     assert {d.metadata["source"] for d in scoped.invoke(SEED_QUESTION, k=3)} == {str(later / "copy.txt")}
+
+
+def test_the_retriever_and_the_assistant_share_one_scope_index_per_version(
+        assistant: Assistant, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 1M passages building it costs about as much as reading the documents: once per commit, for both."""
+    built: list[object] = []
+
+    class Counted(ScopeIndex):
+        def __init__(self, documents: Mapping[str, DocumentRecord]) -> None:
+            built.append(documents)
+            super().__init__(documents)
+
+    monkeypatch.setattr(retrieval, "ScopeIndex", Counted)
+    other = sorted(p for p in docs.iterdir() if p.name != SEED.name)[0]
+    scope = Scope.of(paths=[str(other)])
+    scoped = VraagbaakRetriever(retriever=assistant.retriever, scope=scope)
+    assert {d.metadata["source"] for d in scoped.invoke(SEED_QUESTION, k=3)} == {str(other)}
+    assert assistant.select(scope) == [str(other)] and {h.passage.source for h in assistant.search(
+        SEED_QUESTION, k=3, scope=scope)} == {str(other)}
+    assert {h.passage.source for h in assistant.ask(SEED_QUESTION, scope=scope).retrieved} == {str(other)}
+    assert len(built) == 1 and built[0] is assistant.documents()
+    (tmp_path / "later").mkdir()
+    shutil.copy(SEED, tmp_path / "later" / "copy.txt")
+    assistant.ingest([tmp_path / "later"])  # a commit: a new version's documents, one new index for both
+    scoped.invoke(SEED_QUESTION, k=3)
+    assistant.select(scope)
+    assert len(built) == 2 and str(tmp_path / "later" / "copy.txt") in built[1]  # type: ignore[operator]
 
 
 def test_an_empty_index_and_a_bad_k_are_errors_not_empty_lists(

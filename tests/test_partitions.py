@@ -23,6 +23,7 @@ from tests.store_view import catalog_of, dense_of
 from vectorstore import partitions
 from vectorstore.chroma import DenseStore
 from vectorstore.partitions import PartitionedDenseStore, partition_of
+from vectorstore.sqlite_catalog import SqliteCatalog
 
 pytestmark = pytest.mark.slow
 
@@ -194,6 +195,27 @@ def test_a_year_asks_only_its_partition(pair: tuple[Assistant, Assistant, Path],
     asked.clear()
     parted.retriever.retrieve(QUESTIONS[1])
     assert sorted(asked) == ["parted.2015", "parted.2016", "parted.2017", "parted.2018", "parted.undated"]
+
+
+def test_the_first_scoped_question_after_a_commit_reads_the_documents_once(
+        make_assistant: Callable[..., Assistant], tmp_path: Path) -> None:
+    """The scope and the partitions' layout share the catalog's documents (0.94 s a read at 1M passages)."""
+    docs = dated_docs(tmp_path / "docs")
+    a = make_assistant(dense_partition="year")
+    a.ingest([docs])
+    catalog = catalog_of(a)
+    assert isinstance(catalog, SqliteCatalog)
+    reads: list[str] = []
+    catalog._db.set_trace_callback(lambda sql: reads.append(sql) if sql == "SELECT * FROM documents" else None)
+    undated = next(r.source for r in a.documents().values() if r.year is None)
+    with a.index.writing():
+        a.index.set_dates({undated: "2016-04-01"})  # a commit, moving a document into the scope
+    reads.clear()
+    scope = Scope.of(years=[2016])
+    for question in QUESTIONS[:2]:
+        hits = a.search(question, k=3, scope=scope)
+        assert hits and {h.passage.source for h in hits} <= set(a.select(scope) or ())
+    assert undated in (a.select(scope) or ()) and len(reads) == 1
 
 
 def deeper_is_filtered(a: Assistant, scope: Scope) -> None:

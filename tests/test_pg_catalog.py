@@ -172,6 +172,88 @@ def test_a_transaction_reads_its_own_writes(catalog: Catalog) -> None:
             assert catalog.passage_count() == 3
 
 
+def document_reads(catalog: Catalog) -> list[str]:
+    """The statements that read every document, as this thread's handle sends them from now on."""
+    seen: list[str] = []
+    if isinstance(catalog, SqliteCatalog):
+        catalog._db.set_trace_callback(lambda sql: seen.append(sql) if sql == "SELECT * FROM documents" else None)
+    else:
+        assert isinstance(catalog, SqlCatalog)
+        sqlalchemy.event.listen(catalog._engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: (
+            seen.append(sql) if sql.startswith("SELECT vb_vraagbaak_documents.source") else None))
+    return seen
+
+
+def test_the_documents_are_read_once_per_version_and_shared_read_only(catalog: Catalog) -> None:
+    write(catalog, document("/docs/a.txt", 2))
+    reads = document_reads(catalog)
+    first = catalog.documents()
+    assert catalog.documents() is first and len(reads) == 1
+    with catalog.snapshot():
+        assert catalog.documents() is first and len(reads) == 1
+    with pytest.raises(TypeError):
+        first["/docs/b.txt"] = first["/docs/a.txt"]  # type: ignore[index]
+    write(catalog, document("/docs/b.txt", 1))
+    second = catalog.documents()
+    assert set(second) == {"/docs/a.txt", "/docs/b.txt"} and set(first) == {"/docs/a.txt"} and len(reads) == 2
+    assert catalog.documents() is second and len(reads) == 2
+
+
+def test_a_commit_by_another_handle_gives_fresh_documents(open_catalog: Callable[[], Catalog]) -> None:
+    """Another process's commit bumps the version in the database: the next read sees it."""
+    reader, writer = open_catalog(), open_catalog()
+    write(writer, document("/docs/a.txt", 1))
+    reads = document_reads(reader)
+    assert set(reader.documents()) == {"/docs/a.txt"}
+    write(writer, document("/docs/b.txt", 1))
+    assert set(reader.documents()) == {"/docs/a.txt", "/docs/b.txt"} and len(reads) == 2
+    with writer.transaction() as tx:
+        tx.remove_document("/docs/a.txt")
+    assert set(reader.documents()) == {"/docs/b.txt"} and len(reads) == 3
+
+
+def test_a_snapshot_gets_its_own_versions_documents_while_other_threads_read_newer(
+        open_catalog: Callable[[], Catalog]) -> None:
+    catalog, writer = open_catalog(), open_catalog()
+    write(writer, document("/docs/a.txt", 1))
+    pinned, go_on = threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def old_reader() -> None:
+        with catalog.snapshot():
+            seen["version"] = catalog.version  # the first read pins the snapshot
+            pinned.set()
+            go_on.wait(10)
+            seen["documents"] = set(catalog.documents())
+
+    thread = threading.Thread(target=old_reader)
+    thread.start()
+    try:
+        assert pinned.wait(10)
+        write(writer, document("/docs/b.txt", 1))
+        assert set(catalog.documents()) == {"/docs/a.txt", "/docs/b.txt"}  # the shared copy is version 2's now
+    finally:
+        go_on.set()
+        thread.join()
+    assert seen == {"version": 1, "documents": {"/docs/a.txt"}}
+    assert set(catalog.documents()) == {"/docs/a.txt", "/docs/b.txt"}
+
+
+def test_a_transaction_reads_its_own_documents_and_leaves_no_stale_copy(catalog: Catalog) -> None:
+    write(catalog, document("/docs/a.txt", 1))
+    before = catalog.documents()
+    with catalog.transaction() as tx:
+        tx.replace_document(*document("/docs/b.txt", 1))
+        assert set(catalog.documents()) == {"/docs/a.txt", "/docs/b.txt"}  # same version number, not yet bumped
+    assert set(before) == {"/docs/a.txt"} and set(catalog.documents()) == {"/docs/a.txt", "/docs/b.txt"}
+    after = catalog.documents()
+    with pytest.raises(RuntimeError), catalog.transaction() as tx:
+        tx.remove_document("/docs/a.txt")
+        assert set(catalog.documents()) == {"/docs/b.txt"}
+        raise RuntimeError("the embedder died")
+    assert catalog.documents() is after
+
+
 def test_meta_values_are_stored_at_once_for_every_handle(open_catalog: Callable[[], Catalog]) -> None:
     one, other = open_catalog(), open_catalog()
     one.set_meta("writer", "dirty")

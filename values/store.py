@@ -23,8 +23,8 @@ class DocumentStore(Protocol):
     def prepare(self, rebuild: bool = False) -> None:
         """Fit the index to the configured settings; forget documents a crash left incomplete."""
 
-    def documents(self) -> dict[str, DocumentRecord]:
-        """Every indexed document by source."""
+    def documents(self) -> Mapping[str, DocumentRecord]:
+        """Every indexed document by source (read-only; the same object until the next commit)."""
 
     def passage_count(self) -> int:
         """How many passages are indexed."""

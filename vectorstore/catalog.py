@@ -54,8 +54,12 @@ class Catalog(Protocol):
     def set_meta(self, key: str, value: str) -> None:
         """Store a value (outside a transaction: at once)."""
 
-    def documents(self) -> dict[str, DocumentRecord]:
-        """Every indexed document by source."""
+    def documents(self) -> Mapping[str, DocumentRecord]:
+        """Every indexed document by source: read-only, read once per version and the same object until a commit.
+
+        Readers may key what they derive from it on its identity (``assistant.scope.ScopeIndex``);
+        inside ``transaction`` it is read afresh (the transaction's own writes show).
+        """
 
     def document_count(self) -> int:
         """How many documents are indexed."""

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import chromadb
 import httpx
@@ -89,14 +89,22 @@ def open_client(config: ChromaConfig) -> chromadb.ClientAPI:
                          "free space on it, then start again (nothing indexed is lost)") from e
 
 
-def _server_faults(method: Callable[..., _T]) -> Callable[..., _T]:
-    """A Chroma server that went away (stopped, restarting, network) is a StoreError naming it.
+class Served(Protocol):
+    """A store that talks to a Chroma server named ``server`` (host:port), or to an embedded folder."""
 
-    chromadb's HttpClient lets httpx's transport errors through raw; the client object itself
-    stays usable, so once the server is back the next call succeeds without a restart.
+    server: str
+
+
+def server_faults(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Make a Chroma server that went away (stopped, restarting, network) a StoreError naming it.
+
+    For the methods of a ``Served`` store that call Chroma (``DenseStore``, the partitions of
+    ``vectorstore.partitions``). chromadb's HttpClient lets httpx's transport errors through raw;
+    the client object itself stays usable, so once the server is back the next call succeeds
+    without a restart.
     """
     @functools.wraps(method)
-    def wrapped(self: DenseStore, *args: Any, **kwargs: Any) -> _T:
+    def wrapped(self: Served, *args: Any, **kwargs: Any) -> _T:
         try:
             return method(self, *args, **kwargs)
         except httpx.TransportError as e:
@@ -128,7 +136,7 @@ class DenseStore:
         self.mismatch: EmbedderMismatchError | None = None
         self._open()
 
-    @_server_faults
+    @server_faults
     def _open(self) -> None:
         # langchain-chroma embeds and upserts (``add``); the rest goes to the collection itself
         self._chroma = Chroma(client=self._client, collection_name=self._name, embedding_function=self._embedder,
@@ -158,7 +166,7 @@ class DenseStore:
         if self.mismatch is not None:
             raise EmbedderMismatchError(str(self.mismatch))
 
-    @_server_faults
+    @server_faults
     def ping(self) -> None:
         """Raise StoreError when a Chroma server does not answer (an embedded store always does)."""
         if not self.embedded:
@@ -170,7 +178,7 @@ class DenseStore:
             self._client = self._connect()
         self._open()
 
-    @_server_faults
+    @server_faults
     def reset(self) -> None:
         """Drop the collection and create it empty (for this store's embedder).
 
@@ -186,7 +194,7 @@ class DenseStore:
                 pass  # a crash after the delete and before the re-create
         self._open()
 
-    @_server_faults
+    @server_faults
     def add(self, ids: list[str], texts: list[str], metadatas: list[dict[str, str | int]],
             years: Sequence[int | None] | None = None) -> None:
         """Embed ``texts`` and upsert them under ``ids`` (re-adding an id replaces it).
@@ -198,14 +206,14 @@ class DenseStore:
             self.check()
             self._chroma.add_texts(texts=texts, metadatas=metadatas, ids=ids)
 
-    @_server_faults
+    @server_faults
     def add_vectors(self, ids: list[str], texts: list[str], vectors: list[list[float]],
                     metadatas: list[dict[str, str | int]], years: Sequence[int | None] | None = None) -> None:
         """Upsert already computed vectors (``years`` as in ``add``: one collection ignores them)."""
         if ids:
             self._collection.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)  # type: ignore[arg-type]
 
-    @_server_faults
+    @server_faults
     def copy(self, new_ids: dict[str, str], source: str) -> None:
         """Upsert the stored vectors of ``new_ids``' keys under its values, now for ``source``."""
         old = list(new_ids)
@@ -227,7 +235,7 @@ class DenseStore:
     def settle(self, years: Mapping[str, int | None]) -> None:
         """Nothing to clean after a document's year changed: one collection holds every year."""
 
-    @_server_faults
+    @server_faults
     def present(self, ids: Sequence[str]) -> list[str]:
         """Those of ``ids`` the collection holds."""
         out: list[str] = []
@@ -235,7 +243,7 @@ class DenseStore:
             out += self._collection.get(ids=list(ids[at:at + 5000]), include=[])["ids"]
         return out
 
-    @_server_faults
+    @server_faults
     def vectors(self, ids: Sequence[str], documents: bool = True) -> tuple[
             list[str], list[str], list[list[float]], list[dict[str, str | int]]]:
         """The stored ids, texts (empty without ``documents``), vectors and metadata of those of ``ids`` held."""
@@ -254,13 +262,13 @@ class DenseStore:
                 metas += [dict(m or {}) for m in got["metadatas"] or []]  # type: ignore[arg-type]
         return got_ids, texts, vectors, metas
 
-    @_server_faults
+    @server_faults
     def delete(self, ids: list[str]) -> None:
         """Remove vectors by id (unknown ids are ignored)."""
         for at in range(0, len(ids), 5000):
             self._collection.delete(ids=ids[at:at + 5000])
 
-    @_server_faults
+    @server_faults
     def ids(self) -> set[str]:
         """Every id in the collection (for the orphan sweep)."""
         out: set[str] = set()
@@ -275,12 +283,12 @@ class DenseStore:
     def close(self) -> None:
         """Nothing to release: the client closes with the process."""
 
-    @_server_faults
+    @server_faults
     def count(self) -> int:
         """How many vectors the collection holds."""
         return int(self._collection.count())
 
-    @_server_faults
+    @server_faults
     def search(self, vector: list[float], k: int, sources: list[str] | None = None) -> list[DenseHit]:
         """The ``k`` nearest passages, optionally only from ``sources``.
 
@@ -300,7 +308,7 @@ class DenseStore:
                 return kept[:k]
         return self._query(vector, k, {"source": {"$in": sources}})
 
-    @_server_faults
+    @server_faults
     def search_ids(self, vector: list[float], k: int, ids: list[str]) -> list[DenseHit]:
         """The ``k`` nearest among the vectors ``ids`` (Chroma's ``ids`` restriction: no metadata filter)."""
         self.check()

@@ -103,8 +103,8 @@ class PassageIndex:
         with self._catalog.snapshot():
             yield
 
-    def documents(self) -> dict[str, DocumentRecord]:
-        """Every indexed document by source."""
+    def documents(self) -> Mapping[str, DocumentRecord]:
+        """Every indexed document by source (read-only; the same object until the next commit)."""
         return self._catalog.documents()
 
     def document_count(self) -> int:

@@ -35,7 +35,7 @@ from langchain_core.embeddings import Embeddings
 
 from values.errors import EmbedderMismatchError, StoreError
 from vectorstore.catalog import Catalog
-from vectorstore.chroma import DenseHit, DenseStore, _server_faults, is_partition
+from vectorstore.chroma import DenseHit, DenseStore, is_partition, server_faults
 
 UNDATED = "undated"
 # a scope of at most this many passages is scored exactly (its vectors fetched by id): as fast as
@@ -124,7 +124,7 @@ class PartitionedDenseStore:
                 self._parts = {**self._parts, part: store}  # one assignment: a reader sees old or new, whole
         return store
 
-    @_server_faults
+    @server_faults
     def _open(self, fresh: bool = False) -> None:
         """List the partitions the server (or folder) holds; open those new (all when ``fresh``).
 
@@ -164,7 +164,7 @@ class PartitionedDenseStore:
         for store in self._parts.values():
             store.check()
 
-    @_server_faults
+    @server_faults
     def ping(self) -> None:
         """Raise StoreError when a Chroma server does not answer (an embedded store always does)."""
         if not self.embedded:
@@ -176,7 +176,7 @@ class PartitionedDenseStore:
             self._client = self._connect()
         self._open(fresh=self.embedded)
 
-    @_server_faults
+    @server_faults
     def reset(self) -> None:
         """Drop every partition, and the single collection an unpartitioned index of this name used."""
         for name in [self._name, *(self._collection_name(p) for p in self._parts)]:

@@ -49,6 +49,7 @@ from sqlalchemy.sql import Executable
 from values.document import DocumentRecord, StoredPassage
 from values.errors import ConfigError, StoreError
 from values.passage import Passage
+from vectorstore.documents_cache import DocumentsCache
 
 _NAME_CHARS = 35  # the longest table or index name ("<prefix>_passages_source") stays within 63
 _IN_CHUNK = 1000
@@ -138,6 +139,7 @@ class SqlCatalog:
         self._key = lock_key(collection)
         self._local = threading.local()
         self._companions: dict[str, PassageWriter] = {}
+        self._documents = DocumentsCache(lambda: self.version, self.snapshot, self._read_documents)
         self._create()
 
     def __repr__(self) -> str:
@@ -197,12 +199,13 @@ class SqlCatalog:
         return conn
 
     @contextmanager
-    def _in(self, conn: Connection) -> Iterator[None]:
-        self._local.conn = conn
+    def _in(self, conn: Connection, writing: bool = False) -> Iterator[None]:
+        """Run this thread's statements on ``conn``; ``writing``: a write transaction (``documents`` reads afresh)."""
+        self._local.conn, self._local.writing = conn, writing
         try:
             yield
         finally:
-            self._local.conn = None
+            self._local.conn, self._local.writing = None, False
 
     def _rows(self, statement: Executable, params: Sequence[Mapping[str, Any]] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement in this thread's transaction, else on its own (autocommit)."""
@@ -247,7 +250,7 @@ class SqlCatalog:
         bump = insert(meta).values(key="version", value="1")
         bump = bump.on_conflict_do_update(
             index_elements=[meta.c.key], set_={"value": cast(cast(meta.c.value, BigInteger) + 1, Text)})
-        with self._connected(self._engine) as conn, conn.begin(), self._in(conn):
+        with self._connected(self._engine) as conn, conn.begin(), self._in(conn, writing=True):
             yield _SqlWrite(conn, self._t, list(self._companions.values()))
             conn.execute(bump)
 
@@ -281,8 +284,13 @@ class SqlCatalog:
                                                    set_={"value": statement.excluded.value}))
 
     # -- documents --------------------------------------------------------------------------
-    def documents(self) -> dict[str, DocumentRecord]:
-        """Every indexed document by source path."""
+    def documents(self) -> Mapping[str, DocumentRecord]:
+        """Every indexed document by source path, read once per version (``DocumentsCache``); read-only."""
+        if getattr(self._local, "writing", False):
+            return self._read_documents()
+        return self._documents.get()
+
+    def _read_documents(self) -> dict[str, DocumentRecord]:
         return {row[0]: DocumentRecord(*row) for row in self._rows(select(*self._t.documents.c))}
 
     def document_count(self) -> int:

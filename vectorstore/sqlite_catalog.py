@@ -20,6 +20,7 @@ from filelock import FileLock, Timeout
 from values.document import DocumentRecord, StoredPassage
 from values.errors import StoreError
 from values.passage import Passage
+from vectorstore.documents_cache import DocumentsCache
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,6 +50,7 @@ class SqliteCatalog:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._documents = DocumentsCache(lambda: self.version, self.snapshot, self._read_documents)
         self._db.executescript(_SCHEMA)
         self._migrate()
 
@@ -100,6 +102,7 @@ class SqliteCatalog:
     def transaction(self) -> Iterator[_SqliteWrite]:
         """One atomic write; bumps the index version so readers know to refresh."""
         self._db.execute("BEGIN IMMEDIATE")
+        self._local.writing = True  # reads now see this transaction's writes: ``documents`` reads afresh
         try:
             yield _SqliteWrite(self._db)
             version = self.version + 1
@@ -107,7 +110,10 @@ class SqliteCatalog:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._local.writing = False
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -140,8 +146,13 @@ class SqliteCatalog:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     # -- documents --------------------------------------------------------------------------
-    def documents(self) -> dict[str, DocumentRecord]:
-        """Every indexed document by source path."""
+    def documents(self) -> Mapping[str, DocumentRecord]:
+        """Every indexed document by source path, read once per version (``DocumentsCache``); read-only."""
+        if getattr(self._local, "writing", False):
+            return self._read_documents()
+        return self._documents.get()
+
+    def _read_documents(self) -> dict[str, DocumentRecord]:
         rows = self._db.execute("SELECT * FROM documents").fetchall()
         return {row[0]: DocumentRecord(*row) for row in rows}
 
