@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 import chromadb
 import httpx
-from filelock import FileLock
 from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import InternalError, NotFoundError
+from filelock import FileLock
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
