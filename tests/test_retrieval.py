@@ -12,8 +12,10 @@ test_crash.py): its vectors written, its catalog transaction never begun.
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +45,24 @@ def in_flight(a: Assistant, folder: Path, monkeypatch: pytest.MonkeyPatch) -> No
             a.ingest([folder])
 
 
+def counted(a: Assistant, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How often retrieval asks Chroma (``search_dense``) and the catalog (``resolve``)."""
+    calls: Counter[str] = Counter()
+
+    def wrap(name: str) -> None:
+        method = getattr(a.index, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return method(*args, **kwargs)
+
+        monkeypatch.setattr(a.index, name, call)
+
+    wrap("search_dense")
+    wrap("resolve")
+    return calls
+
+
 def ranking(a: Assistant, question: str, sources: Sequence[str] | None = None) -> Ranking:
     got = a.retriever.retrieve(question, sources=sources)
     return got.version, got.top_similarity, [(h.passage_id, h.score, h.dense, h.keyword) for h in got.hits]
@@ -54,7 +74,9 @@ def test_vectors_of_an_ingest_in_flight_take_no_place_in_the_ranking(
         monkeypatch: pytest.MonkeyPatch) -> None:
     a = make_assistant(dense_partition=partition)
     a.ingest([docs])
+    calls = counted(a, monkeypatch)
     before = {q: ranking(a, q) for q in QUESTIONS}
+    assert calls == {"search_dense": len(QUESTIONS), "resolve": len(QUESTIONS)}  # nothing in flight: nothing more
     vectors = a.index.vector_count()
     copies = tmp_path / "copies"  # the same texts under other names: as near to every question as can be
     copies.mkdir()
@@ -62,7 +84,9 @@ def test_vectors_of_an_ingest_in_flight_take_no_place_in_the_ranking(
         shutil.copy(path, copies / f"copy-{path.name}")
     in_flight(a, copies, monkeypatch)
     assert a.index.vector_count() >= 2 * vectors  # in Chroma, not in the catalog
+    calls.clear()
     assert {q: ranking(a, q) for q in QUESTIONS} == before
+    assert calls["search_dense"] == calls["resolve"] > len(QUESTIONS)  # asked deeper
 
 
 def test_a_scoped_question_ranks_only_the_scopes_committed_passages(

@@ -209,13 +209,13 @@ class PassageIndex:
                    sources: Sequence[str] | None = None) -> Candidates:
         """Each leg's ``k`` best passages that the catalog holds, with their rows, from one committed state.
 
-        Chroma also holds the vectors an ingest has written and not yet committed (and, until the
-        sweep after a commit, those it replaced): ranked, they would push the catalog's passages
-        down the dense list and make the fused order at one version depend on an ingest in flight
-        (two replicas gave other answers, benchmarks/README.md). So ids the catalog does not hold
-        are dropped before fusion, and the dense leg is asked twice as deep while that leaves fewer
-        than ``k`` and it has more. Nothing in flight costs nothing: both lists' ids are resolved in
-        the one catalog read the hits need anyway.
+        Chroma also holds the vectors an ingest has written and not yet committed (and, for a moment
+        after a commit, those it replaced; after a crash, orphans until the next write): ranked,
+        they pushed the catalog's passages down the dense list and made the fused order at one
+        version depend on an ingest in flight (two replicas answered differently, benchmarks/README.md).
+        So ids the catalog does not hold are dropped before fusion, and the dense leg is asked
+        twice as deep while that leaves fewer than ``k`` and it holds more. Nothing in flight costs
+        nothing extra: both lists' ids are resolved in the one catalog read the hits need anyway.
         """
         keyword = self.search_keyword(query, k, sources)
         depth = k
