@@ -113,8 +113,8 @@ class HybridRetriever:
         want = max(k, self.rerank_depth) if self.reranker is not None else k
         n = max(self.weights.candidates, want * 4)
         vector = self.embedder.embed_query(query)
-        dense = self.index.search_dense(vector, n, sources)
-        keyword = self.index.search_keyword(query, n, sources)
+        found = self.index.candidates(vector, query, n, sources)  # the catalog's passages only, at one version
+        dense, keyword, resolved = found.dense, found.keyword, found.resolved
         # BM25 ranks on the words it knows; when it knows few of the question's (another
         # language than the documents), its ranking is noise and its weight shrinks with it
         w = self.weights
@@ -128,14 +128,11 @@ class HybridRetriever:
         for rank, khit in enumerate(keyword):
             fused[khit.passage_id] = fused.get(khit.passage_id, 0.0) + keyword_weight / (w.rrf_k + rank + 1)
         ranked = sorted(fused, key=lambda pid: (-fused[pid], pid))
-        resolved = self.index.resolve(ranked)  # every hit from one committed state: no half-replaced document
-        rows = resolved.rows
+        rows = resolved.rows  # every hit from one committed state: no half-replaced document
         hits: list[Hit] = []
         seen: set[str] = set()
         for pid in ranked:
-            row = rows.get(pid)
-            if row is None:  # written by an unfinished ingest, or just removed
-                continue
+            row = rows[pid]
             target = rows.get(row.answer_id) if row.answer_id else None
             if target is not None:  # a question passage matched: return the answer it belongs to
                 row = target

@@ -170,16 +170,20 @@ def probe(url: str, stop: threading.Event, tally: Tally) -> None:
         tally.probe.append(time.monotonic() - started)
 
 
-def compare(tallies: list[Tally]) -> tuple[int, list[str]]:
-    """Keys both replicas answered, and the differences: at one version and one conversation, one answer."""
+def compare(tallies: list[Tally]) -> tuple[dict[int, int], list[str]]:
+    """Keys both replicas answered (a count per version), and the differences: at one version and one
+    conversation, one answer (also within one replica: each one's own count of answers is shown)."""
     both = set(tallies[0].answers_at) & set(tallies[1].answers_at)
+    by_version: dict[int, int] = defaultdict(int)
     differ = []
     for key in sorted(both):
+        by_version[key[0]] += 1
         seen = tallies[0].answers_at[key] | tallies[1].answers_at[key]
         if len(seen) > 1:
             differ.append(f"version {key[0]}, {key[1][-1]!r} after {len(key[1]) - 1} questions: "
-                          f"{len(seen)} different answers")
-    return len(both), differ
+                          f"{len(seen)} different answers (app1 gave {len(tallies[0].answers_at[key])}, "
+                          f"app2 {len(tallies[1].answers_at[key])})")
+    return dict(by_version), differ
 
 
 def fresh_answers(urls: list[str], questions: list[str], timeout: float | None) -> list[list[Answer]]:
@@ -317,7 +321,8 @@ def main() -> None:
     incomplete = [s for t in tallies for s in t.incomplete]
     print(f"citations: {checked} shown sources checked, {len(incomplete)} not complete in the catalog")
     keys, differ = compare(tallies)
-    print(f"identical answers during the load: {keys} (version, conversation) pairs answered by both replicas, "
+    print(f"identical answers during the load: {sum(keys.values())} (version, conversation) pairs answered by both "
+          f"replicas ({', '.join(f'{n} at version {v}' for v, n in sorted(keys.items()))}), "
           f"{len(differ)} with different answers")
     same = sum(a == b for a, b in zip(*fresh, strict=True))
     print(f"identical answers after the ingest (both at version {'/'.join(map(str, health_after))}, "

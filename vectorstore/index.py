@@ -72,6 +72,15 @@ class Resolved:
     rows: dict[str, StoredPassage]
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """Each retrieval leg's ranked passages, all of them the catalog's, with their rows from one committed state."""
+
+    dense: list[DenseHit]
+    keyword: list[KeywordHit]
+    resolved: Resolved
+
+
 class PassageIndex:
     """Everything a data dir (or a shared deployment) holds: open it once, read it from any thread.
 
@@ -195,6 +204,30 @@ class PassageIndex:
             redirects = {r.answer_id for r in rows.values() if r.answer_id and r.answer_id not in rows}
             rows.update(self._catalog.passages_by_id(redirects))
         return Resolved(version, rows)
+
+    def candidates(self, vector: list[float], query: str, k: int,
+                   sources: Sequence[str] | None = None) -> Candidates:
+        """Each leg's ``k`` best passages that the catalog holds, with their rows, from one committed state.
+
+        Chroma also holds the vectors an ingest has written and not yet committed (and, for a moment
+        after a commit, those it replaced; after a crash, orphans until the next write): ranked,
+        they pushed the catalog's passages down the dense list and made the fused order at one
+        version depend on an ingest in flight (two replicas answered differently, benchmarks/README.md).
+        So ids the catalog does not hold are dropped before fusion, and the dense leg is asked
+        twice as deep while that leaves fewer than ``k`` and it holds more. Nothing in flight costs
+        nothing extra: both lists' ids are resolved in the one catalog read the hits need anyway.
+        """
+        keyword = self.search_keyword(query, k, sources)
+        depth = k
+        while True:
+            dense = self.search_dense(vector, depth, sources)
+            resolved = self.resolve(list(dict.fromkeys([*(h.passage_id for h in dense),
+                                                        *(h.passage_id for h in keyword)])))
+            known = [h for h in dense if h.passage_id in resolved.rows]
+            if len(known) >= k or len(dense) < depth:
+                break
+            depth *= 2
+        return Candidates(known[:k], [h for h in keyword if h.passage_id in resolved.rows], resolved)
 
     def warm_up(self) -> None:
         """Load the keyword index now rather than on the first question."""
