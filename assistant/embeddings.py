@@ -164,6 +164,33 @@ class E5SmallEmbeddings(Embeddings):
         return [float(x) for x in vector]
 
 
+class LazyModel:
+    """A sentence-transformers model (``SentenceTransformer``, ``CrossEncoder``) by name or path, loaded once.
+
+    A model that cannot load is a ConfigError saying ``what`` it was for.
+    """
+
+    def __init__(self, kind: str, model: str, device: str, what: str) -> None:
+        self.kind = kind
+        self.model_name = model
+        self.device = device
+        self.what = what
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        """The loaded model."""
+        with self._lock:
+            if self._model is None:
+                import sentence_transformers
+
+                try:
+                    self._model = getattr(sentence_transformers, self.kind)(self.model_name, device=self.device)
+                except (OSError, ValueError, RuntimeError) as e:  # RuntimeError: no such device
+                    raise ConfigError(f"cannot load {self.what} {self.model_name!r}: {e}") from e
+            return self._model
+
+
 class SentenceTransformerEmbeddings(Embeddings):
     """Any sentence-transformers model by name or path, on ``device`` (the model loads on first use)."""
 
@@ -171,21 +198,10 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.model_name = model
         self.batch_size = batch_size
         self.device = device
-        self._model: Any = None
-        self._lock = threading.Lock()
+        self._loaded = LazyModel("SentenceTransformer", model, device, "sentence-transformers model")
 
     def _get(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                from sentence_transformers import SentenceTransformer
-
-                try:
-                    self._model = SentenceTransformer(self.model_name, device=self.device)
-                except (OSError, ValueError, RuntimeError) as e:  # RuntimeError: no such device
-                    raise ConfigError(
-                        f"cannot load sentence-transformers model {self.model_name!r}: {e}"
-                    ) from e
-            return self._model
+        return self._loaded.get()
 
     @property
     def dimension(self) -> int:

@@ -10,10 +10,10 @@ reorders the ``rerank_depth`` best fused passages; the rest keep their place aft
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from assistant.embeddings import LazyModel
 from values.errors import ConfigError
 
 _CE_PREFIX = "cross-encoder:"
@@ -34,29 +34,15 @@ class CrossEncoderReranker:
 
     def __init__(self, model: str, batch_size: int, device: str = "cpu") -> None:
         self.name = _CE_PREFIX + model
-        self.model_name = model
         self.batch_size = batch_size
-        self.device = device
-        self._model: Any = None
-        self._lock = threading.Lock()
-
-    def _get(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                from sentence_transformers import CrossEncoder
-
-                try:
-                    self._model = CrossEncoder(self.model_name, device=self.device)
-                except (OSError, ValueError, RuntimeError) as e:
-                    raise ConfigError(f"cannot load the reranker {self.model_name!r} "
-                                      f"(reranker = 'cross-encoder:<name or path>'): {e}") from e
-            return self._model
+        self._loaded = LazyModel("CrossEncoder", model, device,
+                                 "the reranker (reranker = 'cross-encoder:<name or path>')")
 
     def scores(self, query: str, texts: Sequence[str]) -> list[float]:
         """The cross-encoder's score of (question, text) for each text."""
         if not texts:
             return []
-        raw = self._get().predict([(query, t) for t in texts], batch_size=self.batch_size,
+        raw = self._loaded.get().predict([(query, t) for t in texts], batch_size=self.batch_size,
                                   show_progress_bar=False)
         return [float(x) for x in raw]
 
