@@ -19,6 +19,7 @@ import pytest
 from pydantic import ValidationError
 
 from assistant.assistant import Assistant
+from assistant.embeddings import Endpoint
 from assistant.settings import Settings
 from ingest.chunking import ChunkingConfig
 from ingest.ray_job import RayJob
@@ -150,11 +151,14 @@ def test_without_the_ray_package_the_error_says_what_to_install(
 def test_no_ray_address_ingests_in_process_and_a_gpu_worker_asks_ray_for_a_gpu(
         make_settings: Callable[..., Settings]) -> None:
     assert make_ingest_job(make_settings()) is None
-    settings = make_settings(ray_address="ray-head:6379", ray_workers=3, embed_device="cuda")
+    settings = make_settings(ray_address="ray-head:6379", ray_workers=3, embed_device="cuda",
+                             embed_base_url="http://embedder:8000/v1")
     job = make_ingest_job(settings)
     assert isinstance(job, RayJob)
     assert (job.address, job.workers, job.gpus_per_worker) == ("ray-head:6379", 3, 1.0)
-    assert job.make_embedder.args == (settings.embedder, settings.embed_batch_size, 1, "cuda")  # type: ignore[attr-defined]
+    # the workers build the same embedder, on the GPU, and a served one at the same server
+    assert job.make_embedder.args == (settings.embedder, settings.embed_batch_size, 1, "cuda",  # type: ignore[attr-defined]
+                                      Endpoint("http://embedder:8000/v1", None, 60.0))
 
 
 def test_e5_on_a_gpu_is_refused_at_the_edge(tmp_path: Path) -> None:
