@@ -223,6 +223,7 @@ class StatusOut(BaseModel):
     documents: int
     passages: int
     embedder: str
+    reranker: str | None = None
     data_dir: str
     index_version: int
     folders: dict[str, list[str]]

@@ -191,6 +191,7 @@ class Assistant:
         records = self.documents().values()
         return {"documents": index.document_count(), "passages": index.passage_count(),
                 "embedder": index.settings.embedder, "data_dir": index.location,
+                "reranker": self.retriever.reranker.name if self.retriever.reranker is not None else None,
                 "index_version": index.version, "folders": index.folders(),
                 "types": dict(sorted(Counter(r.doc_type for r in records).items())),
                 "years": {str(y): n for y, n in sorted(Counter(r.year for r in records if r.year).items())},

@@ -40,11 +40,13 @@ def test_the_reranker_orders_the_best_fused_passages_and_the_answer_follows(
     plain = make_assistant(embedder=minilm)
     plain.ingest([docs])
     fused = plain.retriever.retrieve(SEED_QUESTION, 10).hits
+    assert plain.status()["reranker"] is None
     plain.index.close()
 
     reranked = make_assistant(embedder=minilm, reranker=f"cross-encoder:{cross_encoder}", rerank_depth=10)
     reranker = reranked.retriever.reranker
     assert reranker is not None and reranker.name == f"cross-encoder:{cross_encoder}"
+    assert reranked.status()["reranker"] == reranker.name
     hits = reranked.retriever.retrieve(SEED_QUESTION, 10).hits
     assert sorted(h.passage_id for h in hits) == sorted(h.passage_id for h in fused)  # the same ten, reordered
     scores = reranker.scores(SEED_QUESTION, [h.passage.embed_text for h in fused])

@@ -336,6 +336,8 @@ def status(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
         return
     print(f"data dir:  {info['data_dir']}\nembedder:  {info['embedder']}\n"
           f"documents: {info['documents']}\npassages:  {info['passages']}")
+    if info.get("reranker"):
+        print(f"reranker:  {info['reranker']}")
     if info["documents"]:
         print("types:     " + ", ".join(f"{t} {n}" for t, n in info["types"].items()))
         print("years:     " + ", ".join([*(f"{y} {n}" for y, n in info["years"].items()),
