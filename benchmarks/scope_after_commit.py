@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from langchain_core.embeddings import Embeddings  # noqa: E402
+from store_scaling import NoEmbedder  # noqa: E402
 from synthetic_corpus import passages  # noqa: E402
 
 from assistant.retrieval import FusionWeights, HybridRetriever  # noqa: E402
@@ -49,16 +49,6 @@ from vectorstore.sqlite_catalog import SqliteCatalog  # noqa: E402
 ROOT = "/archief"
 DIM = 384
 K = 40
-
-
-class NoEmbedder(Embeddings):
-    """The questions come as vectors: nothing is embedded here."""
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        raise AssertionError("nothing is embedded")
-
-    def embed_query(self, text: str) -> list[float]:
-        raise AssertionError("nothing is embedded")
 
 
 class MainCatalog:

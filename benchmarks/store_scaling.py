@@ -101,10 +101,10 @@ class NoEmbedder(Embeddings):
     """The vectors are given; embedding text is never wanted here."""
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        raise AssertionError("store_scaling gives vectors; it never embeds")
+        raise AssertionError("the benchmark gives vectors; it never embeds")
 
     def embed_query(self, text: str) -> list[float]:
-        raise AssertionError("store_scaling gives vectors; it never embeds")
+        raise AssertionError("the benchmark gives vectors; it never embeds")
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
