@@ -18,13 +18,13 @@ from langchain_classic.storage import InvalidKeyException
 from langchain_core.embeddings import Embeddings
 from langchain_core.stores import ByteStore
 
+from assistant.llm import NO_API_KEY, OLLAMA_URL
 from assistant.settings import EMBEDDERS
 from values.errors import ConfigError, EmbedderError
 from values.files import atomic_write
+from values.text import squash
 
 _ST_PREFIX = "sentence-transformers:"
-OLLAMA_URL = "http://127.0.0.1:11434"
-NO_API_KEY = "not-needed"
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Endpoint:
 
 
 class ServedEmbeddings(Embeddings):
-    """An embedding model behind a server, through LangChain's client for it, built on first use.
+    """An embedding model behind a server, through the LangChain client ``build`` makes for it.
 
     Every failure of a call (refused connection, timeout, an HTTP error status, a reply that is
     not the JSON it should be, vectors missing) is one ``EmbedderError`` that names the model and
@@ -48,24 +48,17 @@ class ServedEmbeddings(Embeddings):
     def __init__(self, name: str, build: Callable[[], Embeddings], where: str) -> None:
         self.name = name
         self.where = where
-        self._build = build
-        self._client: Embeddings | None = None
-        self._lock = threading.Lock()
-
-    def _get(self) -> Embeddings:
-        with self._lock:
-            if self._client is None:
-                self._client = self._build()
-            return self._client
+        with self._failures():  # a client refusing its settings (a malformed URL) is the server's error too
+            self._client = build()
 
     @contextmanager
     def _failures(self) -> Iterator[None]:
         try:
             yield
-        except EmbedderError:
+        except (EmbedderError, ConfigError):  # already says what to do (a missing extra: what to install)
             raise
         except Exception as e:  # noqa: BLE001 - httpx, openai, ollama and JSON errors alike: all are the server's
-            cause = " ".join(str(e).split())[:300] or type(e).__name__
+            cause = squash(str(e))[:300] or type(e).__name__
             raise EmbedderError(f"the embedder {self.name} at {self.where} failed ({type(e).__name__}: {cause}); "
                                 "check that the server runs and serves that model "
                                 "(embed_base_url / VRAAGBAAK_EMBED_BASE_URL)") from e
@@ -85,12 +78,12 @@ class ServedEmbeddings(Embeddings):
         if not texts:
             return []
         with self._failures():
-            return self._checked(self._get().embed_documents(texts), len(texts))
+            return self._checked(self._client.embed_documents(texts), len(texts))
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one question on the server."""
         with self._failures():
-            return self._checked([self._get().embed_query(text)], 1)[0]
+            return self._checked([self._client.embed_query(text)], 1)[0]
 
 
 def _openai_embeddings(model: str, endpoint: Endpoint) -> Embeddings:
