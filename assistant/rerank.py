@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from assistant.embeddings import LazyModel
+from assistant.settings import CROSS_ENCODER, RERANKERS
 from values.errors import ConfigError
-
-_CE_PREFIX = "cross-encoder:"
 
 
 class Reranker(Protocol):
@@ -33,7 +32,7 @@ class CrossEncoderReranker:
     """A sentence-transformers CrossEncoder by name or path, on ``device`` (loaded on first use)."""
 
     def __init__(self, model: str, batch_size: int, device: str = "cpu") -> None:
-        self.name = _CE_PREFIX + model
+        self.name = CROSS_ENCODER + model
         self.batch_size = batch_size
         self._loaded = LazyModel("CrossEncoder", model, device,
                                  "the reranker (reranker = 'cross-encoder:<name or path>')")
@@ -52,15 +51,6 @@ def make_reranker(name: str | None, batch_size: int, device: str = "cpu") -> Rer
     """The reranker ``name`` in settings ('cross-encoder:<model>'), or None; one per process and arguments."""
     if not name:
         return None
-    if name.startswith(_CE_PREFIX) and name[len(_CE_PREFIX):]:
-        return CrossEncoderReranker(name[len(_CE_PREFIX):], batch_size, device)
-    raise ConfigError(f"unknown reranker {name!r}: use 'cross-encoder:<Hugging Face id or path>' or leave it unset")
-
-
-def reorder(query: str, hits: Sequence[Any], reranker: Reranker, depth: int,
-            text: Any = lambda h: h.passage.embed_text) -> list[Any]:
-    """``hits`` with the first ``depth`` in the reranker's order (ties keep the fused order)."""
-    head, tail = list(hits[:depth]), list(hits[depth:])
-    scores = reranker.scores(query, [text(h) for h in head])
-    order = sorted(range(len(head)), key=lambda i: (-scores[i], i))
-    return [head[i] for i in order] + tail
+    if name.startswith(CROSS_ENCODER) and name[len(CROSS_ENCODER):]:
+        return CrossEncoderReranker(name[len(CROSS_ENCODER):], batch_size, device)
+    raise ConfigError(f"unknown reranker {name!r}: use {RERANKERS}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from langchain_core.embeddings import Embeddings
 
 from assistant.language import detect
-from assistant.rerank import Reranker, reorder
+from assistant.rerank import Reranker
 from assistant.scope import Scope, ScopeIndex
 from values.passage import Passage
 from vectorstore.index import PassageIndex
@@ -144,7 +144,14 @@ class HybridRetriever:
             if len(hits) == want:
                 break
         if self.reranker is not None:
-            hits = reorder(query, hits, self.reranker, self.rerank_depth)[:k]
+            hits = self._reranked(query, hits, self.reranker)[:k]
         top = [h.passage.embed_text for h in hits[:3]]
         cross = bool(top) and detect(query) != detect("\n".join(top))
         return Retrieval(hits, max(dense_score.values(), default=0.0), resolved.version, cross, tuple(vector))
+
+    def _reranked(self, query: str, hits: list[Hit], reranker: Reranker) -> list[Hit]:
+        """``hits`` with the first ``rerank_depth`` in the reranker's order (ties keep the fused order)."""
+        head, tail = hits[:self.rerank_depth], hits[self.rerank_depth:]
+        scores = reranker.scores(query, [h.passage.embed_text for h in head])
+        order = sorted(range(len(head)), key=lambda i: (-scores[i], i))
+        return [head[i] for i in order] + tail

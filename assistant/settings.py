@@ -13,6 +13,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+CROSS_ENCODER = "cross-encoder:"  # a reranker setting's prefix
+RERANKERS = f"'{CROSS_ENCODER}<Hugging Face id or path>' or leave it unset"
 EMBEDDERS = "'e5-small', 'sentence-transformers:<model>', 'openai:<model>' or 'ollama:<model>'"
 UPLOAD_MAX_BYTES = 256 << 20  # as ingest.loaders.MAX_FILE_BYTES: a larger upload could not be indexed anyway
 
@@ -172,9 +174,8 @@ class Settings(BaseSettings):
     @field_validator("reranker")
     @classmethod
     def _known_reranker(cls, value: str | None) -> str | None:
-        if value and not (value.startswith("cross-encoder:") and value[len("cross-encoder:"):]):
-            raise ValueError(f"unknown reranker {value!r}: use 'cross-encoder:<Hugging Face id or path>' "
-                             "or leave it unset")
+        if value and not (value.startswith(CROSS_ENCODER) and value[len(CROSS_ENCODER):]):
+            raise ValueError(f"unknown reranker {value!r}: use {RERANKERS}")
         return value or None
 
     @model_validator(mode="after")
