@@ -12,6 +12,7 @@ mean the same for one document and for a million: no collection IDF.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import OrderedDict
@@ -140,16 +141,18 @@ class EvidenceReader:
         terms = question_terms(query, self.tokenize)
         top = list(hits[:_PASSAGES])
         passage_tokens = _with_bare_words({t for h in top for t in self.tokenize(h.passage.embed_text)})
+        candidates = self._candidates(terms, top)
         asked = own_question or query
         number_wanted = bool(_ASKS_NUMBER.match(asked) or _ASKS_QUANTITY.search(asked))
-        candidates = self._candidates(terms, top)
         if passage_similarity is None:
             passage_similarity = max((h.dense for h in hits if h.dense is not None), default=0.0)
         lacking = missing(terms, passage_tokens)  # specific terms: numbers and names among them
         names = [t for t in terms if t.name]
+        # the top passages' documents are read at most once, and only when a rule needs them
+        document_words = functools.cache(lambda: self._document_words(top))
         unquoted = Evidence([], passage_similarity=passage_similarity, missing=tuple(t.word for t in lacking),
-                            missing_numbers=self._numbers_missing([t for t in lacking if t.number], top),
-                            names_missing=self._names_missing(names, lacking, top),
+                            missing_numbers=self._numbers_missing([t for t in lacking if t.number], document_words),
+                            names_missing=self._names_missing(names, lacking, document_words),
                             number_wanted=number_wanted)
         if not candidates:
             return unquoted  # nothing to quote: the refusal says so
@@ -167,7 +170,7 @@ class EvidenceReader:
             own=coverage(own_terms, tokens | context) if own_terms else 1.0,
             number_found=any(_gives_number(c.seg.words) for c in chosen), content=bool(tokens))
 
-    def _numbers_missing(self, lacking: list[Term], top: list[Hit]) -> tuple[str, ...]:
+    def _numbers_missing(self, lacking: list[Term], document_words: Callable[[], set[str]]) -> tuple[str, ...]:
         """The question's numbers that neither the top passages nor their documents hold.
 
         An answer passage rarely repeats its question's figures ("de 245 extra cipiers" asked, "de
@@ -175,7 +178,7 @@ class EvidenceReader:
         """
         if not lacking or self.document is None:
             return tuple(t.word for t in lacking)
-        words = self._document_words(top)
+        words = document_words()
         return tuple(t.word for t in lacking if not any(s in words for s in t.stems))
 
     def _document_words(self, top: list[Hit]) -> set[str]:
@@ -184,7 +187,7 @@ class EvidenceReader:
         return _with_bare_words({t for source in dict.fromkeys(h.passage.source for h in top)
                                  for text in self.document(source) for t in self.tokenize(text)})
 
-    def _names_missing(self, names: list[Term], lacking: list[Term], top: list[Hit]) -> bool:
+    def _names_missing(self, names: list[Term], lacking: list[Term], document_words: Callable[[], set[str]]) -> bool:
         """Whether the question names someone or something and none of the top passages' documents does.
 
         A passage often leaves out what its document names elsewhere: an answer says "de wedde van
@@ -195,7 +198,7 @@ class EvidenceReader:
             return False
         if self.document is None:
             return True
-        words = self._document_words(top)
+        words = document_words()
         return not any(s in words for t in names for s in t.stems)
 
     def _candidates(self, terms: list[Term], top: list[Hit]) -> list[_Candidate]:

@@ -107,3 +107,16 @@ def test_saying_there_are_no_figures_answers_a_how_many_question(reader: Evidenc
     ev = reader.read("Hoeveel parkeerkaarten werden ingetrokken?", hit)
     assert ev.number_wanted and [q.text for q in ev.quotes] == [sentence]
     assert ev.number_found is answers
+
+
+def test_the_documents_are_read_once_when_a_name_and_a_number_are_both_missing() -> None:
+    """Both rules look in the top passages' documents; one question reads them once."""
+    calls: list[str] = []
+
+    def document(source: str) -> list[str]:
+        calls.append(source)
+        return ["Vraag\nWelke poort krijgen de 245 servers van Defensie?", TEXT]
+
+    ev = EvidenceReader(Tokenizer(), None, document).read("Welke poort krijgen de 245 servers van Defensie?", hits())
+    assert ev.missing_numbers == () and not ev.names_missing
+    assert calls == ["/d/a.html"]
