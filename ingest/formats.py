@@ -9,7 +9,8 @@ The extracted text only ever uses ``"\n"`` as line break. Its layout, which ever
   line. A heading is always a single line; it is returned as ``(start, end, level, title)`` with
   ``text[start:end] == title``. Runs of whitespace inside a line are squashed to one space, except
   inside HTML ``<pre>``. HTML loses ``script``, ``style``, ``noscript``, ``template``, ``svg`` and
-  ``head``; its title is ``<title>``, else the first ``<h1>``. A DOCX title is the core-properties
+  ``head``, and the site's navigation (``_is_navigation``) unless nothing else has text; its title
+  is ``<title>``, else the first ``<h1>``. A DOCX title is the core-properties
   title, else the first heading (``Title`` style is level 1, ``Heading N`` is level N).
 
 What a loader may read is bounded (the ``MAX_*`` constants): a DOCX's unpacked size is checked from
@@ -52,6 +53,11 @@ _BLOCK = frozenset(
     "address article aside blockquote body br dd div dl dt fieldset figcaption figure footer form h1 h2 h3"
     " h4 h5 h6 header hr html li main nav ol p pre section table tbody td tfoot th thead tr ul".split()
 )
+# navigation by its markup: HTML's own element and role, and the classes DocBook's XSL (Debian's, GIMP's and
+# PostgreSQL's manuals) and common site generators give their bars; other pages' titles in them are not this page's text
+_NAV_ROLES = frozenset({"navigation", "banner", "contentinfo"})
+_SECTIONING = frozenset({"article", "aside", "main", "nav", "section"})
+_NAV_CLASSES = frozenset({"navheader", "navfooter", "breadcrumb", "breadcrumbs"})
 _HTML_LEVELS = {f"h{n}": n for n in range(1, 7)}
 _DOCX_HEADING = re.compile(r"heading (\d)", re.IGNORECASE)
 _MB = 1 << 20
@@ -278,15 +284,42 @@ def extract_html(path: Path, markup: str) -> Extracted:
         for tag in soup.find_all(_DROP):
             if not tag.decomposed:
                 tag.decompose()
+        navigation = soup.find_all(_is_navigation)  # one inside another is skipped with it
         h1 = soup.find("h1")
         title = title or (_inline(h1) if h1 else "")
-        walker = _HtmlLines()
-        walker.walk(soup)
-        walker.flush()
+        lines = _lines(soup, navigation)
+        if navigation and not lines:  # a page that is only navigation (a table of contents) keeps it
+            lines = _lines(soup, [])
     except (ParserRejectedMarkup, RecursionError) as e:  # the walk has no recursion; bs4's own calls might
         raise IngestError("HTML that cannot be parsed", path, detail(e)) from e
-    text, headings = _assemble(walker.lines)
+    text, headings = _assemble(lines)
     return Extracted(text, title, headings, date=published)
+
+
+def _is_navigation(tag: Tag) -> bool:
+    """The site's chrome around the page's text.
+
+    ``<nav>`` and the navigation classes (``_NAV_CLASSES``); the roles ``navigation``, ``banner``
+    and ``contentinfo``; and the page's own ``<footer>`` and ``<header>`` (not those of an article
+    or section inside it: HTML gives these two the banner and contentinfo roles), a header only
+    when it does not hold the page's ``<h1>``.
+    """
+    if tag.name == "nav" or str(tag.get("role") or "").casefold() in _NAV_ROLES:
+        return True
+    if tag.name in ("header", "footer"):
+        if any(isinstance(p, Tag) and p.name in _SECTIONING for p in tag.parents):
+            return False
+        return tag.name == "footer" or tag.find("h1") is None
+    classes = tag.get("class") or ()
+    return any(str(c).casefold() in _NAV_CLASSES for c in classes)
+
+
+def _lines(soup: BeautifulSoup, navigation: Iterable[Tag]) -> list[tuple[str, int | None]]:
+    """The page's lines, without the ``navigation`` elements (left in the tree for a second walk)."""
+    walker = _HtmlLines(skip={id(tag) for tag in navigation})
+    walker.walk(soup)
+    walker.flush()
+    return walker.lines
 
 
 _HTML_DATE_META = ("date", "dcterms.date", "dc.date", "dcterms.created", "dc.date.issued",
@@ -320,9 +353,10 @@ def _inline(tag: Tag) -> str:
 class _HtmlLines:
     """Walks the parse tree, turning blocks into lines and inline runs into squashed text."""
 
-    def __init__(self) -> None:
+    def __init__(self, skip: set[int] | None = None) -> None:
         self.lines: list[tuple[str, int | None]] = []
         self.buffer: list[str] = []
+        self.skip = skip or set()  # ids of tags walked past with everything in them
 
     def flush(self) -> None:
         line = squash("".join(self.buffer))
@@ -341,6 +375,9 @@ class _HtmlLines:
             if node is None:
                 self.flush()
             elif isinstance(node, Tag):
+                if id(node) in self.skip:
+                    self.flush()
+                    continue
                 block = node.name in _BLOCK
                 if block:
                     self.flush()

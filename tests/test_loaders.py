@@ -271,6 +271,38 @@ def test_html_drops_scripts_and_markup_and_records_headings(tmp_path: Path) -> N
         assert doc.text[h.start : h.end] == h.title
 
 
+NAVIGATED = """<html><head><title>4.4. Bijnijden</title></head><body>
+<header><a href="/">GIMP-handleiding</a> <a href="zoek.html">Zoeken</a></header>
+<div class="navheader"><table><tr><th>4.4. Bijnijden</th></tr>
+<tr><td><a href="move.html">Terug</a></td><th>4. Transformeergereedschappen</th></tr></table></div>
+<nav><ul><li><a href="rotate.html">4.5. Draaien</a></li></ul></nav>
+<div role="navigation"><a href="scale.html">4.6. Schalen</a></div>
+<article><header><h2>Bijnijden</h2></header><p>Het gereedschap snijdt een afbeelding bij.</p>
+<footer>Bijgewerkt in 2.10</footer></article>
+<div class="navfooter"><a href="move.html">4.3. Verplaatsen</a> | <a href="rotate.html">4.5. Draaien</a></div>
+<footer>© GIMP-documentatieteam</footer>
+</body></html>"""
+
+
+def test_html_leaves_out_the_sites_navigation_and_chrome(tmp_path: Path) -> None:
+    """Other pages' titles in a navigation bar are not this page's text: they mislead the keyword leg."""
+    doc = load(write(tmp_path / "crop.html", NAVIGATED.encode()))
+    assert doc.text.split("\n") == ["Bijnijden", "Het gereedschap snijdt een afbeelding bij.", "Bijgewerkt in 2.10"]
+    assert [h.title for h in doc.headings] == ["Bijnijden"]
+
+
+def test_html_that_is_only_navigation_keeps_it(tmp_path: Path) -> None:
+    """A table of contents is all links: leaving them out would leave nothing to index."""
+    markup = b"<body><nav><a href='a.html'>Lagen</a> <a href='b.html'>Paden</a></nav></body>"
+    doc = load(write(tmp_path / "toc.html", markup))
+    assert doc.text == "Lagen Paden"
+
+
+def test_html_header_holding_the_pages_h1_is_kept(tmp_path: Path) -> None:
+    doc = load(write(tmp_path / "p.html", b"<body><header><h1>Handleiding</h1></header><p>Tekst.</p></body>"))
+    assert doc.text.split("\n") == ["Handleiding", "Tekst."]
+
+
 def test_html_title_falls_back_to_first_h1(tmp_path: Path) -> None:
     doc = load(write(tmp_path / "page.htm", b"<p>intro</p><h2>sub</h2><h1>Hoofd</h1>"))
     assert doc.doc_type == "html"
