@@ -108,6 +108,7 @@ def files() -> list[Path]:
 
 
 def main() -> None:
+    """Write questions.jsonl (gold offsets looked up in the loaded pages), or with --files list the pages."""
     if "--files" in sys.argv:
         print("\n".join(str(p) for p in files()))
         return
